@@ -96,7 +96,7 @@ func Start[M any](cfg Config, h Handler[M]) (*Loop[M], error) {
 	go l.run(cfg, h, wakeAddr, ready, pullBound)
 	go l.waker(wakeAddr, pullBound)
 	if err := <-ready; err != nil {
-		l.wg.Wait()
+		l.Close() // stops the waker
 		return nil, err
 	}
 	return l, nil

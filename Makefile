@@ -1,0 +1,49 @@
+# Gannet. `make run` serves the built-in models; `make test` runs the suite.
+GO      ?= go
+BIN     := bin/gannet
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: all build run test deps test-deps vet fuzz bench models clean
+
+all: build
+
+deps:
+	@scripts/deps.sh run
+
+test-deps:
+	@scripts/deps.sh test
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gannet
+
+## run: build and serve the built-in model repository, one local worker per model
+run: build
+	$(BIN) serve
+
+## test: vet, the whole suite (with the race detector), and each fuzz target briefly
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m for longer)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+		done; \
+	done
+
+## bench: Go benchmarks of the request path and the models
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## models: retrain the built-in models and rewrite the reference outputs (needs python3-torch)
+models:
+	/usr/bin/python3 scripts/make_models.py
+
+clean:
+	rm -rf bin

@@ -1,0 +1,206 @@
+// Package client is Gannet's Go SDK: inference over the server's ZeroMQ
+// client endpoint (default port 5555), with no JSON on the path: a small
+// binary header and each tensor's raw bytes in a frame of its own (see
+// docs/protocol.md).
+//
+// A Client is safe for concurrent use: any number of goroutines may call
+// Infer at once; requests are pipelined on one connection and answers are
+// matched by request id.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/gannet-ml/gannet/internal/zsock"
+	"github.com/gannet-ml/gannet/wire"
+)
+
+// Tensor is a named, typed, shaped block of little-endian elements.
+type Tensor = wire.Tensor
+
+// DataType is a tensor element type (wire.TypeFP32 and so on).
+type DataType = wire.DataType
+
+// Error is an error answered by the server; its Kind says what went wrong
+// (wire.KindInvalid: a bad request, wire.KindNotFound: no such model,
+// wire.KindUnavailable and wire.KindDeadline: try again later, ...).
+type Error = wire.Error
+
+// ErrClosed is returned by Infer on a closed Client.
+var ErrClosed = errors.New("gannet client: closed")
+
+// Options tune a Client. Zero values are documented defaults.
+type Options struct {
+	// MaxMessageBytes bounds a response; 0 means 1 GiB.
+	MaxMessageBytes int64
+}
+
+// Client is a connection to a Gannet server's client endpoint.
+type Client struct {
+	loop   *zsock.Loop[outgoing]
+	nextID atomic.Uint64
+	limit  int64
+
+	mu      sync.Mutex // guards pending
+	pending map[uint64]chan wire.ClientMessage
+}
+
+// Dial connects to endpoint (e.g. "tcp://localhost:5555"). ZeroMQ connects
+// in the background and reconnects by itself: Dial does not wait for the
+// server, Infer does (until its context ends).
+func Dial(ctx context.Context, endpoint string, opts ...Options) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 1 << 30
+	}
+	c := &Client{limit: o.MaxMessageBytes, pending: map[uint64]chan wire.ClientMessage{}}
+	loop, err := zsock.Start[outgoing](zsock.Config{
+		Type:    zmq.DEALER,
+		Connect: endpoint,
+		Setup: func(s *zmq.Socket) error {
+			return s.SetMaxmsgsize(o.MaxMessageBytes)
+		},
+	}, (*handler)(c))
+	if err != nil {
+		return nil, fmt.Errorf("gannet client: %w", err)
+	}
+	c.loop = loop
+	return c, nil
+}
+
+// InferOption sets an optional part of a request.
+type InferOption func(*wire.Request)
+
+// WithVersion asks for a model version ("" means the served one).
+func WithVersion(v string) InferOption { return func(r *wire.Request) { r.Version = v } }
+
+// WithOutputs asks for these outputs only, in this order.
+func WithOutputs(names ...string) InferOption {
+	return func(r *wire.Request) { r.Outputs = names }
+}
+
+// WithPriority sets the request priority (1 is highest; 0 the default).
+func WithPriority(p int32) InferOption { return func(r *wire.Request) { r.Priority = p } }
+
+// Infer runs the model on inputs and returns its outputs. The server's
+// deadline for the request is ctx's deadline; ctx ending makes Infer return
+// ctx.Err() at once (a late answer is dropped). inputs must not be changed
+// until Infer returns. Server-side failures are *Error values.
+func (c *Client) Infer(ctx context.Context, model string, inputs []Tensor, opts ...InferOption) ([]Tensor, error) {
+	req := &wire.Request{ID: c.nextID.Add(1), Model: model, Inputs: inputs}
+	for _, o := range opts {
+		o(req)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		req.TimeoutMicros = max(left.Microseconds(), 1)
+	}
+	ch := make(chan wire.ClientMessage, 1)
+	c.mu.Lock()
+	if c.pending == nil {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.pending[req.ID] = ch
+	c.mu.Unlock()
+	if err := c.loop.Post(outgoing{id: req.ID, frames: req.AppendFrames(nil)}); err != nil {
+		c.forget(req.ID)
+		return nil, ErrClosed
+	}
+	select {
+	case msg, ok := <-ch:
+		if !ok {
+			return nil, ErrClosed
+		}
+		switch m := msg.(type) {
+		case *wire.Response:
+			return m.Outputs, nil
+		case *wire.Failure:
+			return nil, &Error{Kind: m.Kind, Msg: m.Message}
+		}
+		return nil, fmt.Errorf("gannet client: unexpected answer %T", msg)
+	case <-ctx.Done():
+		c.forget(req.ID)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Client) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// Close closes the connection; pending and later Infer calls fail with
+// ErrClosed.
+func (c *Client) Close() error {
+	c.loop.Close()
+	c.mu.Lock()
+	for _, ch := range c.pending {
+		close(ch)
+	}
+	c.pending = nil
+	c.mu.Unlock()
+	return nil
+}
+
+type handler Client
+
+func (h *handler) Recv(frames [][]byte) {
+	c := (*Client)(h)
+	msg, err := wire.DecodeClient(frames, c.limit)
+	if err != nil {
+		return // nothing to match it to
+	}
+	var id uint64
+	switch m := msg.(type) {
+	case *wire.Response:
+		id = m.ID
+	case *wire.Failure:
+		id = m.ID
+	default:
+		return
+	}
+	c.deliver(id, msg)
+}
+
+func (c *Client) deliver(id uint64, msg wire.ClientMessage) {
+	c.mu.Lock()
+	ch := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- msg // cap 1, one answer per id: never blocks
+	}
+}
+
+// outgoing is a request on its way to the socket.
+type outgoing struct {
+	id     uint64
+	frames [][]byte
+}
+
+func (h *handler) Mail(o outgoing) {
+	c := (*Client)(h)
+	if err := c.loop.Send(o.frames); err != nil {
+		c.deliver(o.id, &wire.Failure{ID: o.id, Kind: wire.KindUnavailable, Message: "gannet client: cannot send the request: " + err.Error()})
+	}
+}
+
+func (h *handler) Tick(time.Time) {}

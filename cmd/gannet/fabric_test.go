@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// children lists the pids of pid's child processes whose command line
+// contains match.
+func children(t testing.TB, pid int, match string) []int {
+	t.Helper()
+	tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
+	var pids []int
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			child, _ := strconv.Atoi(field)
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", field, "cmdline"))
+			if strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), match) {
+				pids = append(pids, child)
+			}
+		}
+	}
+	return pids
+}
+
+// TestLocalWorkerIsRestarted kills a local worker with SIGKILL: the server
+// starts a new one, which registers, is sent the model and serves.
+func TestLocalWorkerIsRestarted(t *testing.T) {
+	in := startServe(t)
+	in.waitReady(t)
+	const match = "--model fashion-mnist-mlp"
+	before := children(t, in.cmd.Process.Pid, match)
+	if len(before) != 1 {
+		t.Fatalf("want one local worker for the MLP, found %v", before)
+	}
+	if err := syscall.Kill(before[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now := children(t, in.cmd.Process.Pid, match)
+		if len(now) == 1 && now[0] != before[0] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new worker after killing %d (workers now %v)", before[0], now)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The dead worker is noticed (heartbeats), the new one registers and
+	// loads the model; then requests are served again.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		code, _, body := in.post(t, "/v2/models/fashion-mnist-mlp/infer", jsonImage(make([]float32, 784)), nil)
+		if code == 200 {
+			break
+		}
+		if code != 503 || time.Now().After(deadline) {
+			t.Fatalf("after the restart: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m := scrape(t, in)
+	if v := value(m, "gannet_workers_lost_total", nil); v < 1 {
+		t.Errorf("gannet_workers_lost_total = %v, want the dead worker counted", v)
+	}
+}
+
+// TestRemoteWorkerGetsTheModelShipped starts the server with no local
+// workers: it is not ready, says why, and becomes ready when a worker
+// started by hand connects; the worker reads no model files, it is sent
+// them. SIGTERM on the worker makes it say DISCONNECT and exit 0.
+func TestRemoteWorkerGetsTheModelShipped(t *testing.T) {
+	in := startServe(t, "--local-workers", "0")
+	in.waitStatus(t, "/v2/health/ready", 400, 10*time.Second)
+	resp, err := http.Get(in.http + "/v2/models/fashion-mnist-cnn/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !bytes.Contains(body, []byte("not ready")) {
+		t.Fatalf("model ready with no worker: %d %s", resp.StatusCode, body)
+	}
+
+	var workers []*exec.Cmd
+	for _, args := range [][]string{{"--model", "fashion-mnist-cnn"}, {}} { // the second gets the model with fewest replicas
+		w := exec.Command(gannetBinary(t), append([]string{"worker", "--connect", in.workerAddr}, args...)...)
+		w.Dir = t.TempDir() // nowhere near a model repository
+		w.Stdout, w.Stderr = in.log, in.log
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, w)
+		defer w.Process.Kill()
+	}
+	in.waitReady(t)
+	for _, m := range builtinModels {
+		code, _, body := in.post(t, "/v2/models/"+m+"/infer", jsonImage(make([]float32, 784)), nil)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", m, code, body)
+		}
+	}
+	for _, w := range workers {
+		w.Process.Signal(syscall.SIGTERM)
+		if err := w.Wait(); err != nil {
+			t.Errorf("worker exit after SIGTERM: %v", err)
+		}
+	}
+	in.waitStatus(t, "/v2/health/ready", 400, 10*time.Second)
+	if !strings.Contains(in.log.String(), "worker disconnected: worker shutting down") {
+		t.Error("the server did not hear the workers' DISCONNECT")
+	}
+}
+
+// TestMetrics checks /metrics passes promtool's lint and counts what was
+// sent.
+func TestMetrics(t *testing.T) {
+	in := startServe(t)
+	in.waitReady(t)
+	const path = "/v2/models/fashion-mnist-mlp/infer"
+	for range 5 {
+		if code, _, body := in.post(t, path, jsonImage(make([]float32, 784)), nil); code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	for range 2 {
+		in.post(t, path, []byte(`{"inputs":[]}`), nil)
+	}
+	text := scrapeText(t, in)
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	m := parse(t, text)
+	mlp := map[string]string{"model": "fashion-mnist-mlp", "protocol": "http"}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"gannet_requests_total", with(mlp, "code", "200"), 5},
+		{"gannet_requests_total", with(mlp, "code", "400"), 2},
+		{"gannet_request_duration_seconds", mlp, 7},
+		{"gannet_queue_duration_seconds", map[string]string{"model": "fashion-mnist-mlp"}, 5},
+		{"gannet_pending_requests", map[string]string{"model": "fashion-mnist-mlp"}, 0},
+		{"gannet_workers", map[string]string{"state": "ready"}, 2},
+		{"gannet_replicas", map[string]string{"model": "fashion-mnist-cnn", "state": "ready"}, 1},
+	}
+	for _, c := range checks {
+		if got := value(m, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Batches add up to the requests run.
+	if rows := sum(m, "gannet_batch_size", map[string]string{"model": "fashion-mnist-mlp"}); rows != 5 {
+		t.Errorf("gannet_batch_size sum = %v rows, want 5", rows)
+	}
+	if n := value(m, "gannet_compute_duration_seconds", map[string]string{"model": "fashion-mnist-mlp"}); n < 1 {
+		t.Errorf("gannet_compute_duration_seconds count = %v", n)
+	}
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	c := map[string]string{k: v}
+	for a, b := range m {
+		c[a] = b
+	}
+	return c
+}
+
+func scrapeText(t testing.TB, in *instance) string {
+	t.Helper()
+	resp, err := http.Get(in.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func scrape(t testing.TB, in *instance) map[string]*dto.MetricFamily {
+	return parse(t, scrapeText(t, in))
+}
+
+func parse(t testing.TB, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	m, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// value is a metric's value (a histogram's count), summed over the series
+// whose labels include labels.
+func value(m map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	return fold(m, name, labels, false)
+}
+
+// sum is a histogram's sum over the matching series.
+func sum(m map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	return fold(m, name, labels, true)
+}
+
+func fold(m map[string]*dto.MetricFamily, name string, labels map[string]string, sum bool) float64 {
+	f := m[name]
+	if f == nil {
+		return -1
+	}
+	total := 0.0
+	for _, s := range f.Metric {
+		if !matches(s, labels) {
+			continue
+		}
+		switch {
+		case s.Counter != nil:
+			total += s.Counter.GetValue()
+		case s.Gauge != nil:
+			total += s.Gauge.GetValue()
+		case s.Histogram != nil && sum:
+			total += s.Histogram.GetSampleSum()
+		case s.Histogram != nil:
+			total += float64(s.Histogram.GetSampleCount())
+		}
+	}
+	return total
+}
+
+func matches(s *dto.Metric, labels map[string]string) bool {
+	for k, v := range labels {
+		found := false
+		for _, l := range s.Label {
+			if l.GetName() == k && l.GetValue() == v {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

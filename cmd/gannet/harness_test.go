@@ -1,0 +1,281 @@
+package main
+
+// The integration tests build the real binary, start `gannet serve` (and
+// its worker children) on free loopback ports, and talk to it over real
+// HTTP and the real ZeroMQ SDK.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// gannetBinary builds cmd/gannet once per test run.
+func gannetBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gannet-test-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gannet")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// instance is a running `gannet serve`.
+type instance struct {
+	cmd        *exec.Cmd
+	http       string // base URL
+	zmq        string // client endpoint
+	workerAddr string
+	log        *syncBuffer
+	exited     chan struct{}
+	exitErr    error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServe starts `gannet serve` with extra flags and waits until it is
+// live. Cleanup sends SIGTERM and checks the exit status is 0.
+func startServe(t testing.TB, extra ...string) *instance {
+	t.Helper()
+	bin := gannetBinary(t)
+	hp, zp, wp := freePort(t), freePort(t), freePort(t)
+	in := &instance{
+		http:       fmt.Sprintf("http://127.0.0.1:%d", hp),
+		zmq:        fmt.Sprintf("tcp://127.0.0.1:%d", zp),
+		workerAddr: fmt.Sprintf("tcp://127.0.0.1:%d", wp),
+		log:        &syncBuffer{},
+		exited:     make(chan struct{}),
+	}
+	args := append([]string{"serve",
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", hp),
+		"--zmq-addr", in.zmq,
+		"--worker-addr", in.workerAddr,
+	}, extra...)
+	in.cmd = exec.Command(bin, args...)
+	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		in.exitErr = in.cmd.Wait()
+		close(in.exited)
+	}()
+	t.Cleanup(func() {
+		in.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-in.exited:
+			if in.exitErr != nil {
+				t.Errorf("gannet serve exited with %v; log:\n%s", in.exitErr, in.log)
+			}
+		case <-time.After(30 * time.Second):
+			in.cmd.Process.Kill()
+			t.Errorf("gannet serve did not exit within 30s of SIGTERM; log:\n%s", in.log)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", in.log)
+		}
+	})
+	in.waitStatus(t, "/v2/health/live", 200, 30*time.Second)
+	return in
+}
+
+// waitStatus polls a GET endpoint until it answers want.
+func (in *instance) waitStatus(t testing.TB, path string, want int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := http.Get(in.http + path)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		select {
+		case <-in.exited:
+			t.Fatalf("gannet serve exited (%v); log:\n%s", in.exitErr, in.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s did not answer %d within %v (last: %v); log:\n%s", path, want, limit, err, in.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (in *instance) waitReady(t testing.TB) {
+	in.waitStatus(t, "/v2/health/ready", 200, 60*time.Second)
+}
+
+// post sends an infer request and returns the status, headers and body.
+func (in *instance) post(t testing.TB, path string, body []byte, header map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("POST", in.http+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// live asserts the server still answers /v2/health/live.
+func (in *instance) live(t testing.TB) {
+	t.Helper()
+	resp, err := http.Get(in.http + "/v2/health/live")
+	if err != nil {
+		t.Fatalf("server not live: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("live = %d", resp.StatusCode)
+	}
+}
+
+// jsonImage is an OIP v2 JSON request for one 28x28 image.
+func jsonImage(pixels []float32) []byte {
+	var b strings.Builder
+	b.WriteString(`{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","data":[`)
+	for i, p := range pixels {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, p)
+	}
+	b.WriteString(`]}]}`)
+	return []byte(b.String())
+}
+
+// binaryImage is the same request with the binary tensor extension, asking
+// for binary outputs as Triton's clients do; it returns the body and the
+// Inference-Header-Content-Length.
+func binaryImage(pixels []float32) ([]byte, int) {
+	hdr := `{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","parameters":{"binary_data_size":3136}}],"parameters":{"binary_data_output":true}}`
+	body := []byte(hdr)
+	for _, p := range pixels {
+		body = binary.LittleEndian.AppendUint32(body, math.Float32bits(p))
+	}
+	return body, len(hdr)
+}
+
+type inferResponse struct {
+	ModelName string `json:"model_name"`
+	ID        string `json:"id"`
+	Outputs   []struct {
+		Name       string         `json:"name"`
+		Datatype   string         `json:"datatype"`
+		Shape      []int64        `json:"shape"`
+		Data       []float32      `json:"data"`
+		Parameters map[string]any `json:"parameters"`
+	} `json:"outputs"`
+}
+
+// logitsOf decodes a JSON or binary response's single FP32 output.
+func logitsOf(t testing.TB, header http.Header, body []byte) []float32 {
+	t.Helper()
+	jsonPart := body
+	var bin []byte
+	if h := header.Get("Inference-Header-Content-Length"); h != "" {
+		var n int
+		fmt.Sscan(h, &n)
+		jsonPart, bin = body[:n], body[n:]
+	}
+	var r inferResponse
+	if err := json.Unmarshal(jsonPart, &r); err != nil {
+		t.Fatalf("response %q: %v", body, err)
+	}
+	if len(r.Outputs) != 1 || r.Outputs[0].Name != "logits" {
+		t.Fatalf("outputs %+v", r.Outputs)
+	}
+	if bin == nil {
+		return r.Outputs[0].Data
+	}
+	out := make([]float32, len(bin)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(bin[4*i:]))
+	}
+	return out
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func withTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,65 @@
+// Command gannet is the Gannet model server: one binary with subcommands.
+//
+//	gannet serve    serve a model repository over HTTP (OIP v2) and ZeroMQ
+//	gannet worker   run a worker process that connects to a server
+//	gannet version  print the version
+//
+// Run `gannet <command> -h` for a command's flags. Only this package reads
+// flags and the environment; it turns them into each package's Config.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serveCmd(args)
+	case "worker":
+		err = workerCmd(args)
+	case "version", "--version", "-version":
+		fmt.Printf("gannet %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "help", "-h", "--help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "gannet: unknown command %q\n", cmd)
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gannet:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: gannet <command> [flags]
+
+commands:
+  serve    serve a model repository over HTTP (KServe OIP v2) and ZeroMQ
+  worker   run a worker that connects to a server's worker port
+  version  print the version
+
+Run 'gannet <command> -h' for the flags of a command.
+`)
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

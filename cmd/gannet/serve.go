@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gannet-ml/gannet"
+	"github.com/gannet-ml/gannet/batching"
+	"github.com/gannet-ml/gannet/dispatch"
+	"github.com/gannet-ml/gannet/internal/supervise"
+	"github.com/gannet-ml/gannet/models"
+	"github.com/gannet-ml/gannet/server"
+)
+
+type serveFlags struct {
+	httpAddr, zmqAddr, workerAddr string
+	repo                          string
+	localWorkers                  int
+	maxRequestBytes               int64
+	requestTimeout, heartbeat     time.Duration
+	drainTimeout                  time.Duration
+	logLevel                      string
+}
+
+func serveCmd(args []string) error {
+	var f serveFlags
+	fl := flag.NewFlagSet("gannet serve", flag.ExitOnError)
+	fl.StringVar(&f.httpAddr, "http-addr", ":8000", "HTTP listen address (KServe OIP v2, /metrics)")
+	fl.StringVar(&f.zmqAddr, "zmq-addr", "tcp://*:5555", `ZeroMQ endpoint for SDK clients ("off": none)`)
+	fl.StringVar(&f.workerAddr, "worker-addr", "tcp://*:5556", "ZeroMQ endpoint workers connect to")
+	fl.StringVar(&f.repo, "model-repository", "", "model repository directory (default: the built-in one)")
+	fl.IntVar(&f.localWorkers, "local-workers", 1, "worker processes to start per model (0: remote workers only)")
+	fl.Int64Var(&f.maxRequestBytes, "max-request-bytes", 64<<20, "largest request body, before and after decompression")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "deadline of requests that set no timeout")
+	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "worker heartbeat interval (dead after 3 silent ones)")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, time allowed to answer requests in flight")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.Parse(args)
+	if fl.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fl.Args())
+	}
+	if f.localWorkers < 0 {
+		return errors.New("serve: --local-workers must not be negative")
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	return serve(f, log)
+}
+
+func serve(f serveFlags, log *slog.Logger) error {
+	var fsys fs.FS = gannet.BuiltinModels()
+	if f.repo != "" {
+		fsys = os.DirFS(f.repo)
+	}
+	repo, err := models.Open(fsys)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gannet_build_info", Help: "Always 1; labels tell the build."}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
+
+	// Start order: worker fabric, queues, endpoints, local workers.
+	dcfg := dispatch.Config{Addr: f.workerAddr, Heartbeat: f.heartbeat, Metrics: dispatch.NewMetrics(reg), Logger: log}
+	for _, m := range repo.Models {
+		dcfg.Models = append(dcfg.Models, dispatch.Model{Name: m.Name, Version: m.Version, File: m.File, MaxBatchSize: m.Config.MaxBatchSize})
+	}
+	disp, err := dispatch.New(dcfg)
+	if err != nil {
+		return err
+	}
+	bm := batching.NewMetrics(reg)
+	var queues []*batching.Queue
+	scfg := server.Config{
+		HTTPAddr: f.httpAddr, ZMQAddr: f.zmqAddr, MaxRequestBytes: f.maxRequestBytes,
+		RequestTimeout: f.requestTimeout, Ready: disp, Gatherer: reg, Metrics: server.NewMetrics(reg),
+		Version: version, Logger: log,
+	}
+	for _, m := range repo.Models {
+		q, err := batching.New(batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize, Metrics: bm, Logger: log},
+			replicasOf(disp, m.Name))
+		if err != nil {
+			disp.Close()
+			return err
+		}
+		queues = append(queues, q)
+		scfg.Models = append(scfg.Models, server.Model{Meta: &m.Metadata, Queue: q})
+	}
+	srv, err := server.New(scfg)
+	if err != nil {
+		closeQueues(queues, time.Second)
+		disp.Close()
+		return err
+	}
+	procs, err := startLocalWorkers(f, repo, disp.Endpoint(), log)
+	if err != nil {
+		log.Error("cannot start local workers", "err", err)
+	}
+	log.Info("gannet serving", "version", version, "http", srv.HTTPAddr(), "zmq", srv.ZMQEndpoint(),
+		"workers", disp.Endpoint(), "models", len(repo.Models), "local_workers", len(procs))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	<-ctx.Done()
+	stop()
+
+	// Ordered shutdown: stop taking requests and answer those in flight
+	// (queues and replicas still run), close the queues, stop the local
+	// workers, close the worker fabric.
+	log.Info("shutting down", "drain_timeout", f.drainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil {
+		log.Warn("HTTP shutdown", "err", err)
+	}
+	closeQueues(queues, max(time.Until(deadlineOf(dctx)), 0))
+	for _, p := range procs {
+		p.Stop(5 * time.Second)
+	}
+	disp.Close()
+	log.Info("stopped")
+	return nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+func closeQueues(qs []*batching.Queue, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for _, q := range qs {
+		q.Close(ctx)
+	}
+}
+
+// replicasOf adapts the dispatcher's slots of one model to batching.
+func replicasOf(d *dispatch.Dispatcher, model string) batching.Replicas {
+	return batching.ReplicasFunc(func(ctx context.Context) (batching.Slot, error) {
+		s, err := d.Acquire(ctx, model)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
+// startLocalWorkers starts --local-workers worker processes per model, as
+// children of this binary, each asking for its model.
+func startLocalWorkers(f serveFlags, repo *models.Repository, endpoint string, log *slog.Logger) ([]*supervise.Process, error) {
+	if f.localWorkers == 0 {
+		return nil, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	connect, err := localEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	var procs []*supervise.Process
+	for _, m := range repo.Models {
+		for i := range f.localWorkers {
+			p, err := supervise.Start(supervise.Config{
+				Name:   fmt.Sprintf("worker %s/%d", m.Name, i),
+				Path:   exe,
+				Args:   []string{"worker", "--connect", connect, "--model", m.Name, "--heartbeat", f.heartbeat.String(), "--log-level", f.logLevel},
+				Logger: log,
+			})
+			if err != nil {
+				return procs, err
+			}
+			procs = append(procs, p)
+		}
+	}
+	return procs, nil
+}
+
+// localEndpoint turns a bound endpoint ("tcp://0.0.0.0:5556") into one a
+// local process can connect to ("tcp://127.0.0.1:5556").
+func localEndpoint(bound string) (string, error) {
+	u, err := url.Parse(bound)
+	if err != nil || u.Scheme != "tcp" {
+		return bound, err // ipc:// and the like connect as bound
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" || host == "*" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "tcp://" + host + ":" + port, nil
+}

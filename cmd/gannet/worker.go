@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gannet-ml/gannet/worker"
+)
+
+func workerCmd(args []string) error {
+	fs := flag.NewFlagSet("gannet worker", flag.ExitOnError)
+	var cfg worker.Config
+	fs.StringVar(&cfg.Connect, "connect", "tcp://127.0.0.1:5556", "the server's worker endpoint")
+	fs.StringVar(&cfg.Model, "model", "", "model to ask for (default: the server picks)")
+	fs.IntVar(&cfg.Capacity, "capacity", 1, "batches accepted at once")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 0, "heartbeat interval (default 250ms)")
+	fs.StringVar(&cfg.ID, "id", "", "worker name in logs (default host-pid)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Parse(args)
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log.With("worker", os.Getpid())
+	cfg.Version = version
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return worker.Run(ctx, cfg)
+}

@@ -1,0 +1,238 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/gannet-ml/gannet/internal/zsock"
+	"github.com/gannet-ml/gannet/wire"
+)
+
+// Model is a model the dispatcher places on workers.
+type Model struct {
+	Name         string
+	Version      string
+	File         []byte // the model file (model.onnx); its SHA-256 addresses it
+	MaxBatchSize int
+}
+
+// Config configures the dispatcher. Zero values are documented defaults.
+type Config struct {
+	// Addr is the ROUTER endpoint workers connect to; "" means "tcp://*:5556".
+	Addr string
+	// Heartbeat is the interval of heartbeats to workers and the unit of
+	// liveness; 0 means 250ms.
+	Heartbeat time.Duration
+	// Liveness is how many heartbeat intervals of silence make a worker
+	// dead; 0 means 3.
+	Liveness int
+	// MaxMessageBytes bounds a message from a worker; 0 means 1 GiB.
+	MaxMessageBytes int64
+	// Models are the models to place on workers (at least one).
+	Models []Model
+	// Metrics; nil means none.
+	Metrics *Metrics
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports a config that cannot work.
+func (c *Config) Validate() error {
+	if len(c.Models) == 0 {
+		return errors.New("dispatch: no models")
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Models {
+		if m.Name == "" || seen[m.Name] {
+			return fmt.Errorf("dispatch: model name %q empty or repeated", m.Name)
+		}
+		seen[m.Name] = true
+		if m.MaxBatchSize < 1 {
+			return fmt.Errorf("dispatch: model %q: max batch size %d", m.Name, m.MaxBatchSize)
+		}
+	}
+	if c.Heartbeat < 0 || c.Liveness < 0 || c.MaxMessageBytes < 0 {
+		return errors.New("dispatch: negative Heartbeat, Liveness or MaxMessageBytes")
+	}
+	return nil
+}
+
+// ErrUnknownModel is returned by Acquire for a model not in Config.Models.
+var ErrUnknownModel = wire.Errorf(wire.KindNotFound, "unknown model")
+
+// Dispatcher is the frontend's side of the worker fabric.
+type Dispatcher struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	models  map[string]*model // fixed after New
+	order   []*model          // Config.Models order
+	loop    *zsock.Loop[mail]
+
+	// Owned by the loop goroutine (and by Close after the loop has exited):
+	workers map[string]*worker // by ROUTER routing id
+	pending map[uint64]*inflight
+	nextID  uint64
+	closed  bool
+}
+
+type model struct {
+	Model
+	digest [32]byte
+	slots  *slots
+	ready  atomic.Int32 // workers that have loaded it
+	reason atomic.Value // string: why the last load failed
+	placed int          // loop goroutine: workers loading or hosting it
+}
+
+type workerState uint8
+
+const (
+	stateLoading workerState = iota
+	stateReady
+	stateFailed
+)
+
+var stateNames = [...]string{"loading", "ready", "failed"}
+
+type worker struct {
+	id       string // routing id
+	hello    *wire.Hello
+	model    *model
+	state    workerState
+	lastSeen time.Time
+	inflight int
+	alive    atomic.Bool // false once removed; read by slots.acquire
+}
+
+type inflight struct {
+	w        *worker
+	deadline int64                     // the batch's, Unix ns; 0: none
+	done     func(*wire.Result, error) // nil once answered (given up on)
+}
+
+// mail is what other goroutines post to the loop.
+type mail struct {
+	w     *worker
+	batch *wire.Batch
+	done  func(*wire.Result, error)
+	bye   bool // tell every worker goodbye (shutdown)
+}
+
+// New binds the ROUTER socket and starts the dispatcher's loop.
+func New(cfg Config) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "tcp://*:5556"
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 250 * time.Millisecond
+	}
+	if cfg.Liveness == 0 {
+		cfg.Liveness = 3
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 1 << 30
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	d := &Dispatcher{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: cfg.Metrics,
+		models:  map[string]*model{},
+		workers: map[string]*worker{},
+		pending: map[uint64]*inflight{},
+	}
+	for _, m := range cfg.Models {
+		mm := &model{Model: m, digest: sha256.Sum256(m.File), slots: newSlots()}
+		mm.reason.Store("no worker has loaded the model yet")
+		d.models[m.Name] = mm
+		d.order = append(d.order, mm)
+		d.metrics.replicas.WithLabelValues(m.Name, "ready").Set(0)
+	}
+	loop, err := zsock.Start[mail](zsock.Config{
+		Type: zmq.ROUTER,
+		Bind: cfg.Addr,
+		Tick: cfg.Heartbeat,
+		Setup: func(s *zmq.Socket) error {
+			if err := s.SetRouterMandatory(1); err != nil {
+				return err
+			}
+			return s.SetMaxmsgsize(cfg.MaxMessageBytes)
+		},
+	}, (*loopHandler)(d))
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: %w", err)
+	}
+	d.loop = loop
+	return d, nil
+}
+
+// Endpoint is the bound endpoint (with the real port).
+func (d *Dispatcher) Endpoint() string { return d.loop.Endpoint() }
+
+// Ready reports whether at least one worker hosts the model, and if not,
+// why not.
+func (d *Dispatcher) Ready(name string) (bool, string) {
+	m := d.models[name]
+	if m == nil {
+		return false, "unknown model"
+	}
+	if m.ready.Load() > 0 {
+		return true, ""
+	}
+	return false, m.reason.Load().(string)
+}
+
+// Slot is the right to run one batch on one worker.
+type Slot struct {
+	d *Dispatcher
+	w *worker
+}
+
+// Acquire waits until a worker hosting the model can take a batch.
+func (d *Dispatcher) Acquire(ctx context.Context, name string) (*Slot, error) {
+	m := d.models[name]
+	if m == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownModel, name)
+	}
+	w, err := m.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Slot{d: d, w: w}, nil
+}
+
+// Run sends b to the slot's worker; done is called once, on the
+// dispatcher's goroutine, with the result or an error.
+func (s *Slot) Run(b *wire.Batch, done func(*wire.Result, error)) {
+	if err := s.d.loop.Post(mail{w: s.w, batch: b, done: done}); err != nil {
+		done(nil, wire.Errorf(wire.KindUnavailable, "model %q: server is shutting down", b.Model))
+	}
+}
+
+// Close says goodbye to the workers, stops the loop and answers the batches
+// still in flight with KindUnavailable.
+func (d *Dispatcher) Close() {
+	d.loop.Post(mail{bye: true})
+	d.loop.Close()
+	// The loop has exited: its state is ours now.
+	d.closed = true
+	for _, w := range d.workers {
+		d.remove(w, "shutdown", "server shutting down")
+	}
+}

@@ -1,0 +1,232 @@
+package dispatch
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gannet-ml/gannet/wire"
+)
+
+// loopHandler is the Dispatcher seen from its loop goroutine: every method
+// here runs there and owns the registry.
+type loopHandler Dispatcher
+
+func (h *loopHandler) d() *Dispatcher { return (*Dispatcher)(h) }
+
+// Recv handles one message from a worker: [routing id][header][data...].
+func (h *loopHandler) Recv(frames [][]byte) {
+	d := h.d()
+	if len(frames) < 2 {
+		return
+	}
+	id := string(frames[0])
+	msg, err := wire.DecodeWorker(frames[1:], d.cfg.MaxMessageBytes)
+	if err != nil {
+		d.metrics.malformed.Inc()
+		d.log.Warn("malformed message from worker", "err", err)
+		return
+	}
+	w := d.workers[id]
+	if w != nil {
+		w.lastSeen = time.Now()
+	}
+	switch m := msg.(type) {
+	case *wire.Hello:
+		if w != nil {
+			d.remove(w, "rehello", "worker said HELLO again")
+		}
+		d.register(id, m)
+		return
+	case *wire.Disconnect:
+		if w != nil {
+			d.remove(w, "disconnect", "worker disconnected: "+m.Reason)
+		}
+		return
+	}
+	if w == nil {
+		// MDP rule: an unregistered peer is told to reconnect.
+		d.send(id, &wire.Disconnect{Reason: "not registered: reconnect and say HELLO"})
+		return
+	}
+	switch m := msg.(type) {
+	case *wire.Loaded:
+		d.loaded(w, m)
+	case *wire.Result:
+		d.answer(w, m.ID, m, nil)
+	case *wire.BatchError:
+		d.answer(w, m.ID, nil, &wire.Error{Kind: m.Kind, Msg: m.Message})
+	case *wire.Heartbeat:
+	default:
+		d.log.Warn("unexpected command from worker", "worker", w.hello.WorkerID, "type", fmt.Sprintf("%T", msg))
+	}
+}
+
+// Mail sends a batch to its worker, or says goodbye to all.
+func (h *loopHandler) Mail(m mail) {
+	d := h.d()
+	if m.bye {
+		for id := range d.workers {
+			d.send(id, &wire.Disconnect{Reason: "server shutting down"})
+		}
+		return
+	}
+	w := m.w
+	if !w.alive.Load() || d.closed {
+		m.done(nil, wire.Errorf(wire.KindUnavailable, "model %q: worker %s left before the batch was sent", m.batch.Model, w.hello.WorkerID))
+		return
+	}
+	d.nextID++
+	m.batch.ID = d.nextID
+	d.pending[m.batch.ID] = &inflight{w: w, deadline: m.batch.Deadline, done: m.done}
+	w.inflight++
+	if !d.send(w.id, m.batch) {
+		d.remove(w, "unroutable", "cannot route to worker")
+	}
+}
+
+// Tick sends heartbeats and removes workers that have been silent too long.
+func (h *loopHandler) Tick(now time.Time) {
+	d := h.d()
+	dead := now.Add(-time.Duration(d.cfg.Liveness) * d.cfg.Heartbeat)
+	for id, w := range d.workers {
+		if w.lastSeen.Before(dead) {
+			d.remove(w, "heartbeat", "no heartbeat for "+now.Sub(w.lastSeen).Round(time.Millisecond).String())
+			continue
+		}
+		d.send(id, &wire.Heartbeat{})
+	}
+	d.abandonLate(now)
+}
+
+// abandonLate answers batches still running a heartbeat interval past
+// their deadline, so that no caller waits on a worker that hangs. The
+// worker keeps its slot until it replies (or dies).
+func (d *Dispatcher) abandonLate(now time.Time) {
+	limit := now.Add(-d.cfg.Heartbeat).UnixNano()
+	for _, p := range d.pending {
+		if p.done != nil && p.deadline != 0 && p.deadline < limit {
+			done := p.done
+			p.done = nil
+			d.metrics.abandoned.Inc()
+			done(nil, wire.Errorf(wire.KindDeadline, "model %q: worker %s did not answer the batch before its deadline", p.w.model.Name, p.w.hello.WorkerID))
+		}
+	}
+}
+
+// send encodes and sends msg to a worker; false if it cannot be routed.
+func (d *Dispatcher) send(id string, msg wire.WorkerMessage) bool {
+	frames := msg.AppendFrames([][]byte{[]byte(id)})
+	if err := d.loop.Send(frames); err != nil {
+		d.metrics.sendErrors.Inc()
+		return false
+	}
+	return true
+}
+
+// register adds a worker and asks it to load the model it asked for, or
+// the model with the fewest replicas.
+func (d *Dispatcher) register(id string, hello *wire.Hello) {
+	m := d.models[hello.Model]
+	if m == nil {
+		for _, c := range d.order {
+			if m == nil || c.placed < m.placed {
+				m = c
+			}
+		}
+		if hello.Model != "" {
+			d.log.Warn("worker asked for an unknown model; placing another", "worker", hello.WorkerID, "asked", hello.Model, "model", m.Name)
+		}
+	}
+	w := &worker{id: id, hello: hello, model: m, state: stateLoading, lastSeen: time.Now()}
+	w.alive.Store(true)
+	if w.hello.Capacity == 0 {
+		w.hello.Capacity = 1
+	}
+	d.workers[id] = w
+	m.placed++
+	d.metrics.workers.WithLabelValues(stateNames[stateLoading]).Inc()
+	load := &wire.Load{Model: m.Name, Version: m.Version, Digest: m.digest, MaxBatchSize: uint32(m.MaxBatchSize)}
+	if !slices.Contains(hello.Cached, m.digest) {
+		load.Bytes = m.File
+	}
+	d.log.Info("worker joined", "worker", hello.WorkerID, "device", hello.Device, "capacity", w.hello.Capacity, "model", m.Name, "send_bytes", load.Bytes != nil)
+	if !d.send(id, load) {
+		d.remove(w, "unroutable", "cannot route to worker")
+	}
+}
+
+func (d *Dispatcher) setState(w *worker, s workerState) {
+	d.metrics.workers.WithLabelValues(stateNames[w.state]).Dec()
+	d.metrics.workers.WithLabelValues(stateNames[s]).Inc()
+	w.state = s
+}
+
+func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
+	if w.state != stateLoading || m.Model != w.model.Name || m.Digest != w.model.digest {
+		d.send(w.id, &wire.Disconnect{Reason: "unexpected LOADED"})
+		d.remove(w, "protocol", "unexpected LOADED")
+		return
+	}
+	if m.Kind != wire.KindUnknown || m.Message != "" {
+		d.setState(w, stateFailed)
+		w.model.reason.Store("load failed on worker " + w.hello.WorkerID + ": " + m.Message)
+		d.log.Error("worker could not load model", "worker", w.hello.WorkerID, "model", m.Model, "err", m.Message)
+		return
+	}
+	d.setState(w, stateReady)
+	w.model.ready.Add(1)
+	d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Inc()
+	w.model.slots.put(w, int(w.hello.Capacity))
+	d.log.Info("replica ready", "worker", w.hello.WorkerID, "model", m.Model)
+}
+
+// answer completes a batch in flight and frees its slot.
+func (d *Dispatcher) answer(w *worker, id uint64, res *wire.Result, err error) {
+	p := d.pending[id]
+	if p == nil || p.w != w {
+		d.metrics.lateReplies.Inc()
+		return
+	}
+	delete(d.pending, id)
+	w.inflight--
+	if w.state == stateReady {
+		w.model.slots.put(w, 1)
+	}
+	if p.done == nil {
+		d.metrics.lateReplies.Inc()
+		return
+	}
+	p.done(res, err)
+}
+
+// remove forgets a worker and fails its batches in flight.
+// label is the metric's reason label, reason the words for logs and errors.
+func (d *Dispatcher) remove(w *worker, label, reason string) {
+	if !w.alive.Swap(false) {
+		return
+	}
+	d.metrics.lost.WithLabelValues(label).Inc()
+	delete(d.workers, w.id)
+	w.model.slots.drop(w)
+	w.model.placed--
+	if w.state == stateReady {
+		if w.model.ready.Add(-1) == 0 {
+			w.model.reason.Store("no replica: last worker left (" + reason + ")")
+		}
+		d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Dec()
+	}
+	d.metrics.workers.WithLabelValues(stateNames[w.state]).Dec()
+	if w.inflight > 0 {
+		err := wire.Errorf(wire.KindUnavailable, "model %q: worker %s lost mid-batch: %s", w.model.Name, w.hello.WorkerID, reason)
+		for id, p := range d.pending {
+			if p.w == w {
+				delete(d.pending, id)
+				if p.done != nil {
+					p.done(nil, err)
+				}
+			}
+		}
+	}
+	d.log.Warn("worker left", "worker", w.hello.WorkerID, "model", w.model.Name, "reason", reason)
+}

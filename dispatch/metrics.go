@@ -1,0 +1,42 @@
+package dispatch
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the dispatcher's metrics.
+type Metrics struct {
+	workers     *prometheus.GaugeVec
+	replicas    *prometheus.GaugeVec
+	lost        *prometheus.CounterVec
+	lateReplies prometheus.Counter
+	abandoned   prometheus.Counter
+	malformed   prometheus.Counter
+	sendErrors  prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		workers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gannet_workers", Help: "Registered workers by state (loading, ready, failed)."}, []string{"state"}),
+		replicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gannet_replicas", Help: "Model replicas by state."}, []string{"model", "state"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gannet_workers_lost_total", Help: "Workers declared dead, by reason."}, []string{"reason"}),
+		lateReplies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gannet_late_replies_total", Help: "Worker replies for batches no longer in flight, dropped."}),
+		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gannet_batches_abandoned_total", Help: "Batches answered with a deadline error because their worker had not replied a heartbeat interval after the deadline."}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gannet_worker_malformed_messages_total", Help: "Messages from workers that could not be decoded."}),
+		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gannet_worker_send_errors_total", Help: "Messages to workers that could not be sent."}),
+	}
+	for _, s := range stateNames {
+		m.workers.WithLabelValues(s)
+	}
+	if reg != nil {
+		reg.MustRegister(m.workers, m.replicas, m.lost, m.lateReplies, m.abandoned, m.malformed, m.sendErrors)
+	}
+	return m
+}

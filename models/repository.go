@@ -1,0 +1,169 @@
+// Package models owns the model repository: its layout on disk (or in any
+// fs.FS), each model's config.yaml, version selection, and the metadata the
+// frontend serves, read from the ONNX file itself. The ONNX compiler lives
+// in the subpackage models/onnx.
+//
+// Layout:
+//
+//	<repo>/<model>/config.yaml         optional: what the ONNX file cannot say
+//	<repo>/<model>/<version>/model.onnx
+//
+// Versions are positive integers; the highest one is served (Triton's
+// default "latest 1" policy). A Repository is immutable once opened and
+// safe for concurrent use.
+package models
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+
+	"github.com/gannet-ml/gannet/models/onnx"
+	"github.com/gannet-ml/gannet/wire"
+)
+
+// Platform is the OIP v2 platform string of ONNX models.
+const Platform = "onnx_onnxv1"
+
+// Model is one model of the repository, at its served version.
+type Model struct {
+	Name     string
+	Version  string   // the served version
+	Versions []string // all versions found, ascending
+	Config   Config
+	File     []byte   // the served version's model.onnx
+	Digest   [32]byte // SHA-256 of File
+	Metadata wire.ModelMetadata
+}
+
+// Repository is the set of models found in a repository.
+type Repository struct {
+	Models []*Model // sorted by name
+}
+
+// Lookup returns the named model, or nil.
+func (r *Repository) Lookup(name string) *Model {
+	i, ok := slices.BinarySearchFunc(r.Models, name, func(m *Model, n string) int {
+		return cmpString(m.Name, n)
+	})
+	if !ok {
+		return nil
+	}
+	return r.Models[i]
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ErrEmpty is returned by Open for a repository without models.
+var ErrEmpty = errors.New("model repository has no models")
+
+// Open reads every model of the repository in fsys. A model that is
+// malformed (bad config, no version, unreadable ONNX file) fails the whole
+// open with an error naming the model and the problem.
+func Open(fsys fs.FS) (*Repository, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("model repository: %w", err)
+	}
+	repo := &Repository{}
+	for _, e := range entries {
+		if !e.IsDir() || e.Name()[0] == '.' {
+			continue
+		}
+		m, err := openModel(fsys, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", e.Name(), err)
+		}
+		repo.Models = append(repo.Models, m)
+	}
+	if len(repo.Models) == 0 {
+		return nil, ErrEmpty
+	}
+	return repo, nil
+}
+
+func openModel(fsys fs.FS, name string) (*Model, error) {
+	cfg, err := readConfig(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := fs.ReadDir(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	var versions []int
+	for _, e := range entries {
+		v, err := strconv.Atoi(e.Name())
+		if e.IsDir() && err == nil && v > 0 {
+			versions = append(versions, v)
+		}
+	}
+	if len(versions) == 0 {
+		return nil, fmt.Errorf("no version directory (e.g. %s/1/model.onnx)", name)
+	}
+	slices.Sort(versions)
+	m := &Model{Name: name, Config: cfg, Version: strconv.Itoa(versions[len(versions)-1])}
+	for _, v := range versions {
+		m.Versions = append(m.Versions, strconv.Itoa(v))
+	}
+	file := path.Join(name, m.Version, "model.onnx")
+	if m.File, err = fs.ReadFile(fsys, file); err != nil {
+		return nil, err
+	}
+	m.Digest = sha256.Sum256(m.File)
+	parsed, err := onnx.Parse(m.File)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	m.Metadata = wire.ModelMetadata{
+		Name:         name,
+		Version:      m.Version,
+		Versions:     m.Versions,
+		Platform:     Platform,
+		MaxBatchSize: cfg.MaxBatchSize,
+	}
+	if m.Metadata.Inputs, err = specs(parsed.Inputs(), "input", cfg.MaxBatchSize); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if m.Metadata.Outputs, err = specs(parsed.Outputs(), "output", cfg.MaxBatchSize); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return m, nil
+}
+
+// specs converts ONNX tensor infos; with batching, dimension 0 of each must
+// be variable (it is the batch).
+func specs(infos []onnx.TensorInfo, what string, maxBatch int) ([]wire.TensorSpec, error) {
+	if len(infos) == 0 {
+		return nil, fmt.Errorf("the graph has no %ss", what)
+	}
+	out := make([]wire.TensorSpec, len(infos))
+	for i, t := range infos {
+		dt, ok := wire.ParseDataType(t.DataType)
+		if !ok {
+			return nil, fmt.Errorf("%s %q has datatype %s, which Gannet cannot serve", what, t.Name, t.DataType)
+		}
+		if len(t.Shape) == 0 {
+			return nil, fmt.Errorf("%s %q is a scalar; a batch dimension is needed", what, t.Name)
+		}
+		shape := slices.Clone(t.Shape)
+		if shape[0] > 0 && maxBatch > 1 {
+			return nil, fmt.Errorf("%s %q has a fixed dimension 0 (%d): export it with a dynamic batch axis or set max_batch_size: 1", what, t.Name, shape[0])
+		}
+		shape[0] = -1
+		out[i] = wire.TensorSpec{Name: t.Name, DataType: dt, Shape: shape}
+	}
+	return out, nil
+}

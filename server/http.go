@@ -1,0 +1,191 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/gannet-ml/gannet/server/oip"
+	"github.com/gannet-ml/gannet/wire"
+)
+
+// Extensions are the OIP v2 extensions GET /v2 lists, as Triton does.
+var Extensions = []string{"binary_tensor_data", "schedule_policy", "parameters"}
+
+func (s *Server) newHTTP() *fasthttp.Server {
+	var metrics fasthttp.RequestHandler
+	if s.cfg.Gatherer != nil {
+		metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	h := &httpHandler{s: s, metrics: metrics}
+	return &fasthttp.Server{
+		Name:    "gannet",
+		Handler: h.serve,
+		// fasthttp's default body limit is 4 MiB and its default error for
+		// an oversized body is 400 with plain text: both are set here.
+		MaxRequestBodySize:            int(s.cfg.MaxRequestBytes),
+		ErrorHandler:                  errorHandler(s.cfg.MaxRequestBytes),
+		IdleTimeout:                   2 * time.Minute,
+		ReadTimeout:                   time.Minute,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: false,
+		Logger:                        fasthttpLogger{s.log},
+	}
+}
+
+type fasthttpLogger struct{ log interface{ Debug(string, ...any) } }
+
+func (l fasthttpLogger) Printf(format string, args ...any) { l.log.Debug("fasthttp", "msg", format, "args", args) }
+
+func errorHandler(limit int64) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			writeError(ctx, http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes (--max-request-bytes)")
+			return
+		}
+		writeError(ctx, http.StatusBadRequest, "cannot parse the HTTP request: "+err.Error())
+	}
+}
+
+type httpHandler struct {
+	s       *Server
+	metrics fasthttp.RequestHandler
+}
+
+var (
+	pathLive   = []byte("/v2/health/live")
+	pathReady  = []byte("/v2/health/ready")
+	pathV2     = []byte("/v2")
+	pathMetric = []byte("/metrics")
+	prefModels = []byte("/v2/models/")
+)
+
+// serve routes a request. Paths follow OIP v2:
+// /v2/models/{m}[/versions/{v}][/ready|/infer].
+func (h *httpHandler) serve(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case bytes.HasPrefix(path, prefModels):
+		h.model(ctx, path[len(prefModels):])
+	case bytes.Equal(path, pathLive):
+		if h.get(ctx) {
+			ctx.SetStatusCode(http.StatusOK)
+		}
+	case bytes.Equal(path, pathReady):
+		if h.get(ctx) {
+			ctx.SetStatusCode(h.serverReady())
+		}
+	case bytes.Equal(path, pathV2):
+		if h.get(ctx) {
+			writeJSON(ctx, http.StatusOK, oip.AppendServerMetadata(nil, "gannet", h.s.cfg.Version, Extensions))
+		}
+	case bytes.Equal(path, pathMetric) && h.metrics != nil:
+		if h.get(ctx) {
+			h.metrics(ctx)
+		}
+	default:
+		writeError(ctx, http.StatusNotFound, "no such endpoint: "+string(path))
+	}
+}
+
+// get checks the method of a read-only endpoint (HEAD is fine too).
+func (h *httpHandler) get(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
+		return true
+	}
+	writeError(ctx, http.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed here; use GET")
+	return false
+}
+
+// serverReady is 200 when every model has a replica (Triton: 400 if not).
+func (h *httpHandler) serverReady() int {
+	for _, name := range h.s.names {
+		if ok, _ := h.s.cfg.Ready.Ready(name); !ok {
+			return http.StatusBadRequest
+		}
+	}
+	return http.StatusOK
+}
+
+func (h *httpHandler) model(ctx *fasthttp.RequestCtx, rest []byte) {
+	name, rest, _ := bytes.Cut(rest, []byte("/"))
+	m := h.s.models[string(name)]
+	version, action := "", rest
+	if v, ok := bytes.CutPrefix(rest, []byte("versions/")); ok {
+		var ver []byte
+		ver, action, _ = bytes.Cut(v, []byte("/"))
+		version = string(ver)
+	}
+	if len(action) > 0 && !bytes.Equal(action, []byte("ready")) && !bytes.Equal(action, []byte("infer")) {
+		writeError(ctx, http.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
+		return
+	}
+	if m == nil {
+		if string(action) == "infer" {
+			h.s.cfg.Metrics.requests.WithLabelValues("", "404", "http").Inc()
+		}
+		writeError(ctx, http.StatusNotFound, "unknown model: "+strconv.Quote(string(name)))
+		return
+	}
+	if version != "" && version != m.Meta.Version {
+		writeError(ctx, http.StatusNotFound, "model "+strconv.Quote(m.Meta.Name)+" has no version "+strconv.Quote(version)+" being served (serving "+m.Meta.Version+")")
+		return
+	}
+	switch string(action) {
+	case "":
+		if h.get(ctx) {
+			writeJSON(ctx, http.StatusOK, oip.AppendModelMetadata(nil, m.Meta))
+		}
+	case "ready":
+		if h.get(ctx) {
+			ok, why := h.s.cfg.Ready.Ready(m.Meta.Name)
+			if ok {
+				ctx.SetStatusCode(http.StatusOK)
+			} else {
+				writeError(ctx, http.StatusBadRequest, "model "+strconv.Quote(m.Meta.Name)+" is not ready: "+why)
+			}
+		}
+	case "infer":
+		if !ctx.IsPost() {
+			writeError(ctx, http.StatusMethodNotAllowed, "method "+string(ctx.Method())+" not allowed here; use POST")
+			return
+		}
+		h.infer(ctx, m)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func writeJSON(ctx *fasthttp.RequestCtx, code int, body []byte) {
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
+}
+
+func writeError(ctx *fasthttp.RequestCtx, code int, msg string) {
+	bp := bufPool.Get().(*[]byte)
+	*bp = oip.AppendError((*bp)[:0], msg)
+	writeJSON(ctx, code, *bp)
+	bufPool.Put(bp)
+}
+
+// writeErr writes err with the status of its kind; a full queue also gets
+// Retry-After.
+func writeErr(ctx *fasthttp.RequestCtx, err error) int {
+	code := statusOf(err)
+	if code == http.StatusServiceUnavailable {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	writeError(ctx, code, err.Error())
+	return code
+}
+
+var _ = wire.KindInvalid
