@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -228,5 +230,9 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 			}
 		}
 	}
-	d.log.Warn("worker left", "worker", w.hello.WorkerID, "model", w.model.Name, "reason", reason)
+	level := slog.LevelWarn
+	if label == "disconnect" || label == "shutdown" {
+		level = slog.LevelInfo // an orderly goodbye
+	}
+	d.log.Log(context.Background(), level, "worker left", "worker", w.hello.WorkerID, "model", w.model.Name, "reason", reason)
 }

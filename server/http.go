@@ -13,7 +13,6 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/gannet-ml/gannet/server/oip"
-	"github.com/gannet-ml/gannet/wire"
 )
 
 // Extensions are the OIP v2 extensions GET /v2 lists, as Triton does.
@@ -41,9 +40,13 @@ func (s *Server) newHTTP() *fasthttp.Server {
 	}
 }
 
-type fasthttpLogger struct{ log interface{ Debug(string, ...any) } }
+type fasthttpLogger struct {
+	log interface{ Debug(string, ...any) }
+}
 
-func (l fasthttpLogger) Printf(format string, args ...any) { l.log.Debug("fasthttp", "msg", format, "args", args) }
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp", "msg", format, "args", args)
+}
 
 func errorHandler(limit int64) func(*fasthttp.RequestCtx, error) {
 	return func(ctx *fasthttp.RequestCtx, err error) {
@@ -187,5 +190,3 @@ func writeErr(ctx *fasthttp.RequestCtx, err error) int {
 	writeError(ctx, code, err.Error())
 	return code
 }
-
-var _ = wire.KindInvalid
