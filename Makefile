@@ -33,9 +33,9 @@ fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$t"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1x $$pkg > fuzz.log 2>&1 || { cat fuzz.log; exit 1; }; \
 		done; \
-	done
+	done; rm -f fuzz.log
 
 ## bench: Go benchmarks of the request path and the models
 bench:
