@@ -92,7 +92,9 @@ func WithOutputs(names ...string) InferOption {
 	return func(r *wire.Request) { r.Outputs = names }
 }
 
-// WithPriority sets the request priority (1 is highest; 0 the default).
+// WithPriority sets the request priority (Triton's convention: 1 is the
+// highest, 0 the default). The server accepts it; the current batcher
+// serves requests first come, first served regardless.
 func WithPriority(p int32) InferOption { return func(r *wire.Request) { r.Priority = p } }
 
 // Infer runs the model on inputs and returns its outputs. The server's
@@ -103,6 +105,9 @@ func (c *Client) Infer(ctx context.Context, model string, inputs []Tensor, opts 
 	req := &wire.Request{ID: c.nextID.Add(1), Model: model, Inputs: inputs}
 	for _, o := range opts {
 		o(req)
+	}
+	if err := req.Check(); err != nil {
+		return nil, &Error{Kind: wire.KindInvalid, Msg: "gannet client: " + err.Error()}
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,18 @@ func TestServerErrorIsTyped(t *testing.T) {
 	_, err := c.Infer(context.Background(), "broken", []client.Tensor{u8("x", 1)})
 	var e *client.Error
 	if !errors.As(err, &e) || e.Kind != wire.KindInternal || e.Msg != "model broken" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMalformedTensorFailsAtOnce(t *testing.T) {
+	s := startServer(t)
+	c, _ := client.Dial(context.Background(), s.endpoint)
+	defer c.Close()
+	bad := client.Tensor{Name: "x", DataType: wire.TypeFP32, Shape: []int64{2, 2}, Data: make([]byte, 12)}
+	_, err := c.Infer(context.Background(), "echo", []client.Tensor{bad}) // no deadline: must not hang
+	var e *client.Error
+	if !errors.As(err, &e) || e.Kind != wire.KindInvalid || !strings.Contains(e.Msg, "needs 16") {
 		t.Fatalf("err = %v", err)
 	}
 }

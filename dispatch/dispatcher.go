@@ -108,6 +108,7 @@ type worker struct {
 	model    *model
 	state    workerState
 	lastSeen time.Time
+	liveFor  time.Duration // silence longer than this means dead
 	inflight int
 	alive    atomic.Bool // false once removed; read by slots.acquire
 }

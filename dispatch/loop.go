@@ -90,9 +90,8 @@ func (h *loopHandler) Mail(m mail) {
 // Tick sends heartbeats and removes workers that have been silent too long.
 func (h *loopHandler) Tick(now time.Time) {
 	d := h.d()
-	dead := now.Add(-time.Duration(d.cfg.Liveness) * d.cfg.Heartbeat)
 	for id, w := range d.workers {
-		if w.lastSeen.Before(dead) {
+		if now.Sub(w.lastSeen) > w.liveFor {
 			d.remove(w, "heartbeat", "no heartbeat for "+now.Sub(w.lastSeen).Round(time.Millisecond).String())
 			continue
 		}
@@ -131,8 +130,11 @@ func (d *Dispatcher) send(id string, msg wire.WorkerMessage) bool {
 func (d *Dispatcher) register(id string, hello *wire.Hello) {
 	m := d.models[hello.Model]
 	if m == nil {
+		// The model with the fewest replicas; among equals, one whose file
+		// the worker already holds.
 		for _, c := range d.order {
-			if m == nil || c.placed < m.placed {
+			if m == nil || c.placed < m.placed ||
+				c.placed == m.placed && slices.Contains(hello.Cached, c.digest) && !slices.Contains(hello.Cached, m.digest) {
 				m = c
 			}
 		}
@@ -140,7 +142,11 @@ func (d *Dispatcher) register(id string, hello *wire.Hello) {
 			d.log.Warn("worker asked for an unknown model; placing another", "worker", hello.WorkerID, "asked", hello.Model, "model", m.Name)
 		}
 	}
-	w := &worker{id: id, hello: hello, model: m, state: stateLoading, lastSeen: time.Now()}
+	// Liveness counts the slower of the two heartbeat intervals, so a
+	// worker configured to beat less often is not dropped for it.
+	beat := max(d.cfg.Heartbeat, time.Duration(hello.HeartbeatMS)*time.Millisecond)
+	w := &worker{id: id, hello: hello, model: m, state: stateLoading, lastSeen: time.Now(),
+		liveFor: time.Duration(d.cfg.Liveness) * beat}
 	w.alive.Store(true)
 	if w.hello.Capacity == 0 {
 		w.hello.Capacity = 1
@@ -172,6 +178,7 @@ func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
 	}
 	if m.Kind != wire.KindUnknown || m.Message != "" {
 		d.setState(w, stateFailed)
+		w.model.placed-- // it does not host the model: placement may retry elsewhere
 		w.model.reason.Store("load failed on worker " + w.hello.WorkerID + ": " + m.Message)
 		d.log.Error("worker could not load model", "worker", w.hello.WorkerID, "model", m.Model, "err", m.Message)
 		return
@@ -211,7 +218,9 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 	d.metrics.lost.WithLabelValues(label).Inc()
 	delete(d.workers, w.id)
 	w.model.slots.drop(w)
-	w.model.placed--
+	if w.state != stateFailed {
+		w.model.placed--
+	}
 	if w.state == stateReady {
 		if w.model.ready.Add(-1) == 0 {
 			w.model.reason.Store("no replica: last worker left (" + reason + ")")

@@ -7,8 +7,9 @@ import (
 )
 
 // statusOf maps an error's kind to its HTTP status. This is the one place
-// that does so (Triton's mapping: unavailable 503, not found 404,
-// unsupported 501, internal 500, the rest 400).
+// that does so. It follows Triton: invalid 400, not found 404, unavailable
+// and deadline 503, unsupported 501, internal and unclassified 500; and
+// too large 413.
 func statusOf(err error) int {
 	switch wire.KindOf(err) {
 	case wire.KindInvalid:

@@ -42,6 +42,13 @@ func validateInputs(meta *wire.ModelMetadata, inputs []wire.Tensor) ([]wire.Tens
 		if in.DataType != spec.DataType {
 			return nil, 0, wire.Errorf(wire.KindInvalid, "input %q has datatype %v, the model expects %v", in.Name, in.DataType, spec.DataType)
 		}
+		if in.DataType == wire.TypeBool {
+			for _, b := range in.Data {
+				if b > 1 {
+					return nil, 0, wire.Errorf(wire.KindInvalid, "input %q: BOOL elements must be 0 or 1, got %d", in.Name, b)
+				}
+			}
+		}
 		if !shapeFits(in.Shape, spec.Shape) {
 			return nil, 0, wire.Errorf(wire.KindInvalid, "input %q has shape %s, the model expects %s", in.Name, shapeString(in.Shape), shapeString(spec.Shape))
 		}

@@ -43,6 +43,7 @@ func TestValidateInputs(t *testing.T) {
 		{"fixed dim", []wire.Tensor{ids, tensor("mask", wire.TypeBool, 2, 5)}, 0, "has shape [2,5]"},
 		{"batch sizes differ", []wire.Tensor{ids, tensor("mask", wire.TypeBool, 3, 4)}, 0, "batch size 3"},
 		{"batch over max", []wire.Tensor{tensor("ids", wire.TypeInt64, 9, 4), tensor("mask", wire.TypeBool, 9, 4)}, 0, "1 to 8"},
+		{"BOOL not 0 or 1", []wire.Tensor{ids, {Name: "mask", DataType: wire.TypeBool, Shape: []int64{2, 4}, Data: []byte{0, 1, 2, 0, 0, 0, 0, 0}}}, 0, "0 or 1"},
 		{"empty batch", []wire.Tensor{tensor("ids", wire.TypeInt64, 0, 4), tensor("mask", wire.TypeBool, 0, 4)}, 0, "batch size 0"},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,7 @@ type zmqEndpoint struct {
 	s        *Server
 	loop     *zsock.Loop[zmqReply]
 	inflight atomic.Int64 // requests submitted and not yet answered
+	closing  atomic.Bool  // refuse new requests: the server is shutting down
 }
 
 // zmqInflightMax bounds requests in flight on this endpoint; it is below
@@ -59,6 +60,7 @@ func startZMQ(s *Server) (*zmqEndpoint, error) {
 // close waits (until ctx ends) for the requests in flight to be answered,
 // then closes the socket.
 func (e *zmqEndpoint) close(ctx context.Context) {
+	e.closing.Store(true)
 	for e.inflight.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -74,9 +76,15 @@ func (h *zmqHandler) Recv(frames [][]byte) {
 		return
 	}
 	to := string(frames[0])
+	if e.closing.Load() {
+		id, _ := wire.RequestID(frames[1:])
+		e.fail(to, id, nil, wire.Errorf(wire.KindUnavailable, "server is shutting down"))
+		return
+	}
 	msg, err := wire.DecodeClient(frames[1:], e.s.cfg.MaxRequestBytes)
 	if err != nil {
-		e.fail(to, 0, nil, wire.Errorf(wire.KindInvalid, "%v", err))
+		id, _ := wire.RequestID(frames[1:]) // so the client can match the answer
+		e.fail(to, id, nil, wire.Errorf(wire.KindInvalid, "%v", err))
 		return
 	}
 	req, ok := msg.(*wire.Request)
@@ -116,6 +124,14 @@ func (e *zmqEndpoint) request(to string, r *wire.Request) {
 		return
 	case r.TimeoutMicros < 0 || r.Priority < 0:
 		e.fail(to, r.ID, m, wire.Errorf(wire.KindInvalid, "negative timeout or priority"))
+		return
+	}
+	size := 0
+	for i := range r.Inputs {
+		size += len(r.Inputs[i].Data)
+	}
+	if int64(size) > e.s.cfg.MaxRequestBytes {
+		e.fail(to, r.ID, m, wire.Errorf(wire.KindTooLarge, "request inputs of %d bytes exceed the limit of %d bytes (--max-request-bytes)", size, e.s.cfg.MaxRequestBytes))
 		return
 	}
 	inputs, rows, err := validateInputs(m.Meta, r.Inputs)

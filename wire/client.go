@@ -133,3 +133,53 @@ func DecodeClient(frames [][]byte, limit int64) (ClientMessage, error) {
 	}
 	return m, nil
 }
+
+// RequestID reads the request id from the header of a client message that
+// may be otherwise malformed, so that an error answer can still be matched
+// by the client. ok is false if the frame is not a REQUEST header.
+func RequestID(frames [][]byte) (id uint64, ok bool) {
+	cmd, d, err := header(frames, protocolClient)
+	if err != nil || cmd != CmdRequest {
+		return 0, false
+	}
+	id = d.u64("request id")
+	return id, d.err == nil
+}
+
+// Check reports what would make the request malformed on the wire: an
+// invalid datatype, a rank over MaxRank, data whose length does not match
+// the shape, or a string or count too long for its field.
+func (m *Request) Check() error {
+	if len(m.Model) > maxStr || len(m.Version) > maxStr {
+		return fmt.Errorf("%w: model name or version longer than %d bytes", ErrMalformed, maxStr)
+	}
+	if len(m.Outputs) > maxStr || len(m.Inputs) > maxStr {
+		return fmt.Errorf("%w: more than %d inputs or outputs", ErrMalformed, maxStr)
+	}
+	for _, o := range m.Outputs {
+		if len(o) > maxStr {
+			return fmt.Errorf("%w: output name longer than %d bytes", ErrMalformed, maxStr)
+		}
+	}
+	return CheckTensors(m.Inputs)
+}
+
+// CheckTensors reports the first tensor whose datatype, rank, name or data
+// length cannot be encoded as it stands.
+func CheckTensors(ts []Tensor) error {
+	for i := range ts {
+		t := &ts[i]
+		if len(t.Name) > maxStr {
+			return fmt.Errorf("%w: tensor name longer than %d bytes", ErrMalformed, maxStr)
+		}
+		size, err := ByteSize(t.DataType, t.Shape, 0)
+		if err != nil {
+			return fmt.Errorf("%w: tensor %q: %v", ErrMalformed, t.Name, err)
+		}
+		if int64(len(t.Data)) != size {
+			return fmt.Errorf("%w: tensor %q has %d data bytes, its shape %v of %v needs %d",
+				ErrMalformed, t.Name, len(t.Data), t.Shape, t.DataType, size)
+		}
+	}
+	return nil
+}

@@ -111,6 +111,40 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+func TestRequestIDOfMalformedRequest(t *testing.T) {
+	frames := (&Request{ID: 77, Model: "m", Inputs: []Tensor{{Name: "x", DataType: TypeUint8, Shape: []int64{2}, Data: []byte{1, 2}}}}).AppendFrames(nil)
+	frames = frames[:1] // the data frame is missing
+	if _, err := DecodeClient(frames, 0); err == nil {
+		t.Fatal("decoded a request without its data frame")
+	}
+	if id, ok := RequestID(frames); !ok || id != 77 {
+		t.Fatalf("RequestID = %d, %v", id, ok)
+	}
+	if _, ok := RequestID([][]byte{[]byte("GC\x01\x01")}); ok {
+		t.Fatal("an id from a header too short to hold one")
+	}
+}
+
+func TestRequestCheck(t *testing.T) {
+	ok := Tensor{Name: "x", DataType: TypeInt16, Shape: []int64{3}, Data: make([]byte, 6)}
+	tests := []struct {
+		req  Request
+		want string
+	}{
+		{Request{Model: "m", Inputs: []Tensor{ok}}, ""},
+		{Request{Model: "m", Inputs: []Tensor{{Name: "x", DataType: TypeInt16, Shape: []int64{3}, Data: make([]byte, 5)}}}, "needs 6"},
+		{Request{Model: "m", Inputs: []Tensor{{Name: "x", Shape: []int64{3}}}}, "invalid datatype"},
+		{Request{Model: strings.Repeat("m", 70000)}, "longer than"},
+		{Request{Model: "m", Outputs: []string{strings.Repeat("o", 70000)}}, "longer than"},
+	}
+	for _, tt := range tests {
+		err := tt.req.Check()
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Check() = %v, want %q", err, tt.want)
+		}
+	}
+}
+
 func TestByteSize(t *testing.T) {
 	tests := []struct {
 		dt    DataType

@@ -30,7 +30,8 @@ type device struct {
 	mu      sync.Mutex // guards digests
 	digests [][32]byte // models compiled, for HELLO
 
-	models map[string]*model // device goroutine only: by model name
+	models map[string]*model   // device goroutine only: by model name
+	files  map[[32]byte][]byte // device goroutine only: model files by SHA-256
 }
 
 // model is a compiled model ready to run batches.
@@ -50,6 +51,7 @@ func newDevice(cfg Config) *device {
 		jobs:   make(chan job, cfg.Capacity+4),
 		done:   make(chan struct{}),
 		models: map[string]*model{},
+		files:  map[[32]byte][]byte{},
 	}
 	go d.run()
 	return d
@@ -95,14 +97,16 @@ func (d *device) run() {
 // load compiles a model, or finds it compiled already.
 func (d *device) load(l *wire.Load) *wire.Loaded {
 	reply := &wire.Loaded{Model: l.Model, Digest: l.Digest}
-	if m := d.models[l.Model]; m != nil && m.digest == l.Digest {
-		return reply
-	}
+	// A model compiled from the same file for the same batch size is
+	// reused; the buckets depend on the batch size.
 	for _, m := range d.models {
-		if m.digest == l.Digest && l.Bytes == nil {
+		if m.digest == l.Digest && m.maxBatch == int(l.MaxBatchSize) {
 			d.models[l.Model] = m
 			return reply
 		}
+	}
+	if l.Bytes == nil {
+		l.Bytes = d.files[l.Digest]
 	}
 	m, err := compile(l)
 	if err != nil {
@@ -111,9 +115,12 @@ func (d *device) load(l *wire.Load) *wire.Loaded {
 		return reply
 	}
 	d.models[l.Model] = m
-	d.mu.Lock()
-	d.digests = append(d.digests, l.Digest)
-	d.mu.Unlock()
+	if d.files[l.Digest] == nil {
+		d.files[l.Digest] = l.Bytes
+		d.mu.Lock()
+		d.digests = append(d.digests, l.Digest)
+		d.mu.Unlock()
+	}
 	d.log("model loaded", "model", l.Model, "buckets", m.prog.Buckets())
 	return reply
 }

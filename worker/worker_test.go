@@ -161,6 +161,17 @@ func TestWorkerProtocol(t *testing.T) {
 	if l := fe.recv().(*wire.Loaded); l.Kind != 0 {
 		t.Fatalf("LOADED from cache = %+v", l)
 	}
+	// A larger max_batch_size (a restarted frontend with a new config) is
+	// compiled from the file the worker holds, and bigger batches run.
+	fe.send(&wire.Load{Model: "mlp", Version: "1", Digest: digest, MaxBatchSize: 16})
+	if l := fe.recv().(*wire.Loaded); l.Kind != 0 {
+		t.Fatalf("LOADED for a new batch size = %+v", l)
+	}
+	big := wire.Tensor{Name: "input", DataType: wire.TypeFP32, Shape: []int64{12, 1, 28, 28}, Data: make([]byte, 12*784*4)}
+	fe.send(&wire.Batch{ID: 12, Model: "mlp", Rows: 12, Inputs: []wire.Tensor{big}})
+	if r, ok := fe.recv().(*wire.Result); !ok || r.Outputs[0].Shape[0] != 12 {
+		t.Fatalf("batch of 12 after the new LOAD: %+v", r)
+	}
 
 	// Shutdown: the worker says goodbye and Run returns nil.
 	cancel()

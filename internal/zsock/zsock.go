@@ -45,6 +45,11 @@ type Config struct {
 	Tick time.Duration
 	// Mailbox is the mailbox capacity; 0 means 1024.
 	Mailbox int
+	// SendHWM is the socket's send high-water mark in messages per peer;
+	// 0 means no limit. Send never blocks, so a message over the mark would
+	// be lost: callers bound what they have in flight instead (worker
+	// capacity, requests in flight), which bounds the queues too.
+	SendHWM int
 }
 
 // Validate reports a config that cannot work.
@@ -263,7 +268,11 @@ func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sock.SetLinger(0); err == nil && cfg.Setup != nil {
+	err = sock.SetLinger(0)
+	if err == nil {
+		err = sock.SetSndhwm(cfg.SendHWM)
+	}
+	if err == nil && cfg.Setup != nil {
 		err = cfg.Setup(sock)
 	}
 	if err == nil {

@@ -49,7 +49,7 @@ func TestPostFromManyGoroutinesReachesThePeer(t *testing.T) {
 	d.l = dl
 	defer dl.Close()
 
-	const senders, each = 8, 200
+	const senders, each = 8, 1000
 	var wg sync.WaitGroup
 	for s := range senders {
 		wg.Add(1)
@@ -104,5 +104,30 @@ func TestBadEndpointFailsStart(t *testing.T) {
 	}
 	if _, err := Start[string](Config{Type: zmq.ROUTER}, &dealer{}); err == nil {
 		t.Fatal("no endpoint accepted")
+	}
+}
+
+// BenchmarkRoundTrip is the fabric's floor: one message from a goroutine
+// through a DEALER loop, over TCP loopback to a ROUTER loop that echoes,
+// and back, sequentially.
+func BenchmarkRoundTrip(b *testing.B) {
+	router := &echoRouter{}
+	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
+	if err != nil {
+		b.Fatal(err)
+	}
+	router.l = rl
+	defer rl.Close()
+	d := &dealer{got: make(chan string, 1)}
+	dl, err := Start[string](Config{Type: zmq.DEALER, Connect: rl.Endpoint()}, d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.l = dl
+	defer dl.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		dl.Post("ping")
+		<-d.got
 	}
 }
