@@ -99,7 +99,7 @@ func TestRemoteWorkerGetsTheModelShipped(t *testing.T) {
 	}
 
 	var workers []*exec.Cmd
-	for _, args := range [][]string{{"--model", "fashion-mnist-cnn"}, {}} { // the second gets the model with fewest replicas
+	startWorker := func(args ...string) {
 		w := exec.Command(gannetBinary(t), append([]string{"worker", "--connect", in.workerAddr}, args...)...)
 		w.Dir = t.TempDir() // nowhere near a model repository
 		w.Stdout, w.Stderr = in.log, in.log
@@ -107,8 +107,11 @@ func TestRemoteWorkerGetsTheModelShipped(t *testing.T) {
 			t.Fatal(err)
 		}
 		workers = append(workers, w)
-		defer w.Process.Kill()
+		t.Cleanup(func() { w.Process.Kill() })
 	}
+	startWorker("--model", "fashion-mnist-cnn")
+	in.waitStatus(t, "/v2/models/fashion-mnist-cnn/ready", 200, 30*time.Second)
+	startWorker() // asks for nothing: gets the model with the fewest replicas
 	in.waitReady(t)
 	for _, m := range builtinModels {
 		code, _, body := in.post(t, "/v2/models/"+m+"/infer", jsonImage(make([]float32, 784)), nil)

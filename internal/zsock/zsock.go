@@ -3,13 +3,13 @@
 // libzmq sockets are not safe for concurrent use: a Loop creates its socket,
 // uses it and closes it on a single goroutine for the socket's whole life.
 // Other goroutines reach it through Post, which puts a value in a bounded
-// mailbox and wakes the owner through an inproc PUSH/PULL pair. The PUSH end
-// belongs to a second goroutine (the waker), so no socket is ever touched by
-// two goroutines. Handler methods run on the owner goroutine and may call
-// Send; nothing else may.
+// mailbox and, if no wake-up is pending, writes one byte to a pipe. The
+// owner sleeps in poll(2) on that pipe and on the socket's ZMQ_FD, so a
+// wake-up costs one system call and no other socket or goroutine. Handler
+// methods run on the owner goroutine and may call Send; nothing else may.
 //
-// Post and Close are safe for concurrent use. Close stops both goroutines,
-// closes both sockets and waits for them.
+// Post and Close are safe for concurrent use. Close stops the owner, closes
+// the socket and waits.
 package zsock
 
 import (
@@ -17,10 +17,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+	"golang.org/x/sys/unix"
 )
 
 // Handler receives a Loop's events, always on the owner goroutine.
@@ -66,16 +66,16 @@ func (c *Config) Validate() error {
 // ErrClosed is returned by Post after Close.
 var ErrClosed = errors.New("zsock: loop closed")
 
-var wakeSeq atomic.Uint64
-
 // Loop owns one socket. Create it with Start.
 type Loop[M any] struct {
 	sock     *zmq.Socket // owner goroutine only
 	endpoint string      // the bound or connected endpoint, resolved
 	mail     chan M
-	wake     chan struct{} // cap 1: a wake-up is pending
-	done     chan struct{} // closed by Close
-	wg       sync.WaitGroup
+	wakeR    int         // read end of the wake-up pipe (owner goroutine only)
+	wakeW    int         // write end: Post writes a byte when none is pending
+	waking   atomic.Bool // a wake-up byte is pending
+	done     chan struct{}
+	exited   chan struct{} // closed when the owner goroutine returns
 	closeMu  sync.Once
 	sendErrs atomic.Uint64
 }
@@ -89,19 +89,25 @@ func Start[M any](cfg Config, h Handler[M]) (*Loop[M], error) {
 	if cfg.Mailbox == 0 {
 		cfg.Mailbox = 1024
 	}
-	l := &Loop[M]{
-		mail: make(chan M, cfg.Mailbox),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+	var p [2]int
+	if err := unix.Pipe(p[:]); err != nil {
+		return nil, fmt.Errorf("zsock: wake-up pipe: %w", err)
 	}
-	wakeAddr := fmt.Sprintf("inproc://zsock-wake-%d", wakeSeq.Add(1))
+	for _, fd := range p {
+		unix.CloseOnExec(fd)
+		unix.SetNonblock(fd, true)
+	}
+	l := &Loop[M]{
+		mail:   make(chan M, cfg.Mailbox),
+		wakeR:  p[0],
+		wakeW:  p[1],
+		done:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
 	ready := make(chan error, 1)
-	pullBound := make(chan struct{})
-	l.wg.Add(2)
-	go l.run(cfg, h, wakeAddr, ready, pullBound)
-	go l.waker(wakeAddr, pullBound)
+	go l.run(cfg, h, ready)
 	if err := <-ready; err != nil {
-		l.Close() // stops the waker
+		<-l.exited
 		return nil, err
 	}
 	return l, nil
@@ -124,24 +130,33 @@ func (l *Loop[M]) Post(m M) error {
 	case <-l.done:
 		return ErrClosed
 	}
-	select {
-	case l.wake <- struct{}{}:
-	default: // a wake-up is already pending; it will find m
-	}
+	l.wake()
 	return nil
 }
 
-// Close stops the loop, closes its sockets and waits for its goroutines.
+// wake makes the owner's poll return, unless a wake-up is already pending:
+// the owner clears the flag before it drains the mailbox, so whatever was
+// posted before a pending wake-up is found.
+func (l *Loop[M]) wake() {
+	if l.waking.CompareAndSwap(false, true) {
+		unix.Write(l.wakeW, []byte{1}) // a full pipe holds a wake-up already
+	}
+}
+
+// Close stops the loop, closes its socket and waits for its goroutine.
 // Values posted before Close are still handed to Mail first.
 func (l *Loop[M]) Close() {
-	l.closeMu.Do(func() { close(l.done) })
-	l.wg.Wait()
+	l.closeMu.Do(func() {
+		close(l.done)
+		l.waking.Store(false)
+		l.wake()
+	})
+	<-l.exited
 }
 
 // Send sends frames as one message. Only Handler methods (the owner
-// goroutine) may call it. It does not block: a peer that cannot take the
-// message (unroutable with ROUTER_MANDATORY, or at its high-water mark)
-// makes it fail.
+// goroutine) may call it. It does not block: a message that cannot be
+// queued (unroutable with ROUTER_MANDATORY) makes it fail.
 func (l *Loop[M]) Send(frames [][]byte) error {
 	var err error
 	for i, f := range frames {
@@ -162,53 +177,10 @@ func (l *Loop[M]) Send(frames [][]byte) error {
 // SendErrors counts failed sends.
 func (l *Loop[M]) SendErrors() uint64 { return l.sendErrs.Load() }
 
-// waker owns the PUSH end of the wake-up pair.
-func (l *Loop[M]) waker(addr string, pullBound <-chan struct{}) {
-	defer l.wg.Done()
-	select {
-	case <-pullBound:
-	case <-l.done:
-		return
-	}
-	push, err := zmq.NewSocket(zmq.PUSH)
-	if err != nil {
-		return
-	}
-	defer push.Close()
-	push.SetLinger(0)
-	push.SetSndhwm(1) // one pending wake-up is enough
-	if err := push.Connect(addr); err != nil {
-		return
-	}
-	for {
-		select {
-		case <-l.wake:
-			push.SendBytes(nil, zmq.DONTWAIT) // a full pipe already holds a wake-up
-		case <-l.done:
-			// Wake the owner so it sees done.
-			push.SendBytes(nil, zmq.DONTWAIT)
-			return
-		}
-	}
-}
-
-func (l *Loop[M]) run(cfg Config, h Handler[M], wakeAddr string, ready chan<- error, pullBound chan<- struct{}) {
-	defer l.wg.Done()
-	pull, err := zmq.NewSocket(zmq.PULL)
-	if err != nil {
-		close(pullBound)
-		ready <- err
-		return
-	}
-	defer pull.Close()
-	pull.SetLinger(0)
-	if err := pull.Bind(wakeAddr); err != nil {
-		close(pullBound)
-		ready <- err
-		return
-	}
-	close(pullBound)
-
+func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
+	defer close(l.exited)
+	defer unix.Close(l.wakeR) // both ends: no Post writes after done...
+	defer unix.Close(l.wakeW) // ...but one racing Close may; EBADF is harmless
 	sock, err := l.open(cfg)
 	if err != nil {
 		ready <- err
@@ -216,42 +188,34 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], wakeAddr string, ready chan<- er
 	}
 	defer sock.Close()
 	l.sock = sock
+	zfd, err := sock.GetFd()
+	if err != nil {
+		ready <- err
+		return
+	}
 	ready <- nil
 
-	poller := zmq.NewPoller()
-	poller.Add(sock, zmq.POLLIN)
-	poller.Add(pull, zmq.POLLIN)
+	fds := []unix.PollFd{{Fd: int32(zfd), Events: unix.POLLIN}, {Fd: int32(l.wakeR), Events: unix.POLLIN}}
+	var drain [64]byte
 	var nextTick time.Time
 	if cfg.Tick > 0 {
 		nextTick = time.Now().Add(cfg.Tick)
 	}
 	for {
-		timeout := time.Duration(-1)
-		if cfg.Tick > 0 {
-			// libzmq polls in whole milliseconds: round up, never spin.
-			timeout = max(time.Until(nextTick), 0).Round(time.Millisecond) + time.Millisecond
-		}
-		polled, err := poller.PollAll(timeout)
-		if err != nil && zmq.AsErrno(err) != zmq.Errno(syscall.EINTR) {
-			return // the socket is unusable; Close will find the loop gone
-		}
-		if len(polled) == 2 {
-			if polled[0].Events&zmq.POLLIN != 0 {
-				l.recvAll(sock, h)
-			}
-			if polled[1].Events&zmq.POLLIN != 0 {
-				for {
-					if _, err := pull.RecvBytes(zmq.DONTWAIT); err != nil {
-						break
-					}
-				}
-			}
-		}
+		// ZMQ_FD is edge-triggered: it says "events may have changed", so
+		// read ZMQ_EVENTS and receive until it no longer says POLLIN.
+		l.recvAll(sock, h)
 		select {
 		case <-l.done:
 			l.drainMail(h) // what was posted before Close still runs
 			return
 		default:
+		}
+		l.waking.Store(false)
+		for {
+			if n, _ := unix.Read(l.wakeR, drain[:]); n <= 0 {
+				break
+			}
 		}
 		l.drainMail(h)
 		if cfg.Tick > 0 {
@@ -260,9 +224,20 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], wakeAddr string, ready chan<- er
 				nextTick = now.Add(cfg.Tick)
 			}
 		}
+		// Sends may have changed the socket's events: check before sleeping.
+		if ev, err := sock.GetEvents(); err == nil && ev&zmq.POLLIN != 0 || len(l.mail) > 0 {
+			continue
+		}
+		timeout := -1
+		if cfg.Tick > 0 {
+			// poll(2) counts whole milliseconds: round up, never spin.
+			timeout = int((max(time.Until(nextTick), 0) + time.Millisecond - 1) / time.Millisecond)
+		}
+		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
+			return // cannot wait on the socket: Close will find the loop gone
+		}
 	}
 }
-
 func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
 	sock, err := zmq.NewSocket(cfg.Type)
 	if err != nil {
@@ -292,9 +267,10 @@ func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
 	return sock, nil
 }
 
-// recvAll reads what is ready, in a bounded burst so mail is not starved.
+// recvAll receives until the socket has nothing ready; the caller checks
+// ZMQ_EVENTS again after handling mail, so a burst cut short is resumed.
 func (l *Loop[M]) recvAll(sock *zmq.Socket, h Handler[M]) {
-	for range 256 {
+	for range 256 { // bounded, so mail is not starved
 		frames, err := sock.RecvMessageBytes(zmq.DONTWAIT)
 		if err != nil {
 			return

@@ -41,7 +41,8 @@ func TestPostFromManyGoroutinesReachesThePeer(t *testing.T) {
 	router.l = rl
 	defer rl.Close()
 
-	d := &dealer{got: make(chan string, 4096), ticks: make(chan struct{}, 1)}
+	const senders, each = 8, 1000 // more than libzmq's default high-water mark of 1000
+	d := &dealer{got: make(chan string, senders*each), ticks: make(chan struct{}, 1)}
 	dl, err := Start[string](Config{Type: zmq.DEALER, Connect: rl.Endpoint(), Tick: 10 * time.Millisecond}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +50,6 @@ func TestPostFromManyGoroutinesReachesThePeer(t *testing.T) {
 	d.l = dl
 	defer dl.Close()
 
-	const senders, each = 8, 1000
 	var wg sync.WaitGroup
 	for s := range senders {
 		wg.Add(1)
