@@ -30,10 +30,13 @@ type ReplicasFunc func(ctx context.Context) (Slot, error)
 // Acquire calls f(ctx).
 func (f ReplicasFunc) Acquire(ctx context.Context) (Slot, error) { return f(ctx) }
 
-// Slot runs one batch. Run must not block; it calls done exactly once, with
-// the result or an error, from any goroutine. done must not block either.
+// Slot is the right to run one batch on one replica; the holder either
+// runs a batch with it or releases it. Run must not block; it calls done
+// exactly once, with the result or an error, from any goroutine. done must
+// not block either.
 type Slot interface {
 	Run(b *wire.Batch, done func(*wire.Result, error))
+	Release()
 }
 
 // Config configures one model's queue. Zero values are documented defaults.
@@ -64,9 +67,11 @@ type Queue struct {
 	replicas Replicas
 	metrics  modelMetrics
 
-	mu      sync.Mutex // guards waiting and closed
-	waiting []*Request // FIFO
-	closed  bool
+	mu         sync.Mutex // guards waiting, closed, waitUntil and cancelWait
+	waiting    []*Request // FIFO
+	closed     bool
+	waitUntil  time.Time               // deadline of the scheduler's wait for a slot
+	cancelWait context.CancelCauseFunc // ends that wait; nil when not waiting
 
 	wake   chan struct{} // cap 1: something was queued
 	stop   context.CancelFunc
@@ -100,6 +105,9 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 // Submit queues r without blocking. It fails with ErrQueueFull or ErrClosed
 // (wrapped), in which case r.Done is not called.
 func (q *Queue) Submit(r *Request) error {
+	if r.Rows < 1 || r.Rows > q.cfg.MaxBatchSize || len(r.Inputs) == 0 || r.Done == nil {
+		return wire.Errorf(wire.KindInvalid, "model %q: a request of %d rows (1 to %d), %d inputs", q.cfg.Model, r.Rows, q.cfg.MaxBatchSize, len(r.Inputs))
+	}
 	now := time.Now()
 	r.enqueued = now
 	q.mu.Lock()
@@ -113,6 +121,10 @@ func (q *Queue) Submit(r *Request) error {
 	}
 	q.waiting = append(q.waiting, r)
 	n := len(q.waiting)
+	if q.cancelWait != nil && !r.Deadline.IsZero() && (q.waitUntil.IsZero() || r.Deadline.Before(q.waitUntil)) {
+		q.cancelWait(errEarlier) // wait again, until this deadline at the latest
+		q.cancelWait = nil
+	}
 	q.mu.Unlock()
 	q.metrics.pending.Set(float64(n))
 	select {

@@ -15,6 +15,7 @@ import (
 type fakeReplicas struct {
 	free chan struct{}
 	ran  chan ranBatch
+	err  error // if set, Acquire fails with it
 }
 
 type ranBatch struct {
@@ -27,6 +28,9 @@ func newFake() *fakeReplicas {
 }
 
 func (f *fakeReplicas) Acquire(ctx context.Context) (Slot, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
 	select {
 	case <-f.free:
 		return f, nil
@@ -38,6 +42,8 @@ func (f *fakeReplicas) Acquire(ctx context.Context) (Slot, error) {
 func (f *fakeReplicas) Run(b *wire.Batch, done func(*wire.Result, error)) {
 	f.ran <- ranBatch{b, done}
 }
+
+func (f *fakeReplicas) Release() { f.free <- struct{}{} }
 
 // echo answers a batch with one INT32 output that copies input 0.
 func echo(rb ranBatch) {
@@ -233,5 +239,93 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
+	}
+}
+
+func TestShorterDeadlineIsNotHeldByALongerOne(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 8, 0, f)
+	long, longCh := request(1, 1, time.Now().Add(time.Hour))
+	q.Submit(long)
+	// No replica: the scheduler is waiting, until the hour is up. A request
+	// that must be answered within 5ms arrives.
+	short, shortCh := request(1, 2, time.Now().Add(5*time.Millisecond))
+	q.Submit(short)
+	select {
+	case r := <-shortCh:
+		if !errors.Is(r.Err, ErrDeadline) {
+			t.Fatalf("err = %v", r.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the short request was held by the long one's wait")
+	}
+	select {
+	case r := <-longCh:
+		t.Fatalf("the long request was answered: %v", r.Err)
+	default:
+	}
+}
+
+func TestQueueTimeIsSetForEveryRequestOfABatch(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 8, 0, f)
+	var chans []chan *Request
+	for i, d := range []time.Time{{}, time.Now().Add(time.Hour), {}} {
+		r, ch := request(1, int32(i), d)
+		q.Submit(r)
+		chans = append(chans, ch)
+	}
+	f.free <- struct{}{}
+	rb := <-f.ran
+	if rb.b.Deadline != 0 {
+		t.Errorf("batch deadline %d: a request without one makes the batch have none", rb.b.Deadline)
+	}
+	echo(rb)
+	for i, ch := range chans {
+		if r := <-ch; r.Queued <= 0 {
+			t.Errorf("request %d: queue time %v", i, r.Queued)
+		}
+	}
+}
+
+func TestSubmitRefusesRowsOutOfRange(t *testing.T) {
+	q := newQueue(t, 4, 0, newFake())
+	for _, rows := range []int{0, 5} {
+		r, _ := request(1, 0, time.Time{})
+		r.Rows = rows
+		if err := q.Submit(r); wire.KindOf(err) != wire.KindInvalid {
+			t.Errorf("%d rows: %v", rows, err)
+		}
+	}
+}
+
+func TestDifferentRowShapesAreNotJoined(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 8, 0, f)
+	a, aCh := request(1, 1, time.Time{})
+	b, bCh := request(1, 2, time.Time{})
+	b.Inputs[0].Shape = []int64{1, 1, 2} // same bytes, another row shape
+	q.Submit(a)
+	q.Submit(b)
+	for range 2 {
+		f.free <- struct{}{}
+		rb := <-f.ran
+		if rb.b.Rows != 1 {
+			t.Fatalf("joined rows of shapes [1 2] and [1 1 2] into %d", rb.b.Rows)
+		}
+		echo(rb)
+	}
+	<-aCh
+	<-bCh
+}
+
+func TestReplicaLayerErrorFailsWaitingRequests(t *testing.T) {
+	f := newFake()
+	f.err = wire.Errorf(wire.KindNotFound, "unknown model")
+	q := newQueue(t, 8, 0, f)
+	r, ch := request(1, 1, time.Time{})
+	q.Submit(r)
+	if got := <-ch; wire.KindOf(got.Err) != wire.KindNotFound {
+		t.Fatalf("err = %v", got.Err)
 	}
 }

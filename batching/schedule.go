@@ -2,6 +2,7 @@ package batching
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,10 +13,9 @@ import (
 // schedule is the model's scheduler goroutine; Close waits for it.
 func (q *Queue) schedule() {
 	defer close(q.exited)
-	var held Slot // a slot acquired for requests that expired meanwhile
 	for {
 		q.mu.Lock()
-		n, closed, earliest := len(q.waiting), q.closed, q.earliestDeadlineLocked()
+		n, closed := len(q.waiting), q.closed
 		q.mu.Unlock()
 		if n == 0 {
 			if closed {
@@ -28,37 +28,69 @@ func (q *Queue) schedule() {
 				return
 			}
 		}
-		slot := held
-		held = nil
-		if slot == nil {
-			var err error
-			slot, err = q.acquire(earliest)
-			if err != nil {
-				if q.ctx.Err() != nil {
-					return
-				}
-				q.expire(time.Now())
+		slot, err := q.acquire()
+		if err != nil {
+			if q.ctx.Err() != nil {
+				return
+			}
+			if !isWaitEnd(err) {
+				q.failAll(err) // the replica layer cannot serve this model
 				continue
 			}
+			q.expire(time.Now())
+			continue
 		}
 		reqs, rows := q.take(time.Now())
 		if len(reqs) == 0 {
-			held = slot
+			slot.Release() // what waited has expired meanwhile
 			continue
 		}
 		q.dispatch(slot, reqs, rows)
 	}
 }
 
+// errEarlier ends a wait for a slot because a request with an earlier
+// deadline has arrived.
+var errEarlier = errors.New("a request with an earlier deadline arrived")
+
+func isWaitEnd(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // acquire waits for a replica slot, but not past the earliest deadline of
-// the waiting requests, so that those can be answered on time.
-func (q *Queue) acquire(earliest time.Time) (Slot, error) {
-	if earliest.IsZero() {
-		return q.replicas.Acquire(q.ctx)
+// the waiting requests, so that those can be answered on time. Submit ends
+// the wait early when a request with an earlier deadline arrives.
+func (q *Queue) acquire() (Slot, error) {
+	q.mu.Lock()
+	earliest := q.earliestDeadlineLocked()
+	ctx, cancel := context.WithCancelCause(q.ctx)
+	q.waitUntil, q.cancelWait = earliest, cancel
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.waitUntil, q.cancelWait = time.Time{}, nil
+		q.mu.Unlock()
+		cancel(nil)
+	}()
+	if !earliest.IsZero() {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, earliest)
+		defer stop()
 	}
-	ctx, cancel := context.WithDeadline(q.ctx, earliest)
-	defer cancel()
 	return q.replicas.Acquire(ctx)
+}
+
+// failAll answers every waiting request with err.
+func (q *Queue) failAll(err error) {
+	q.mu.Lock()
+	all := q.waiting
+	q.waiting = nil
+	q.mu.Unlock()
+	q.metrics.pending.Set(0)
+	now := time.Now()
+	for _, r := range all {
+		r.finish(now, fmt.Errorf("model %q: %w", q.cfg.Model, err))
+	}
 }
 
 func (q *Queue) earliestDeadlineLocked() time.Time {
@@ -111,7 +143,7 @@ func (q *Queue) take(now time.Time) ([]*Request, int) {
 			dead = append(dead, r)
 			continue
 		}
-		if rows+r.Rows > q.cfg.MaxBatchSize {
+		if rows+r.Rows > q.cfg.MaxBatchSize || len(reqs) > 0 && !sameRowShape(reqs[0], r) {
 			break
 		}
 		reqs = append(reqs, r)
@@ -130,18 +162,31 @@ func (q *Queue) take(now time.Time) ([]*Request, int) {
 func (q *Queue) dispatch(slot Slot, reqs []*Request, rows int) {
 	now := time.Now()
 	b := &wire.Batch{Model: q.cfg.Model, Rows: uint32(rows), Inputs: joinInputs(reqs, rows)}
+	noDeadline := false
 	for _, r := range reqs {
 		r.Queued = now.Sub(r.enqueued)
 		q.metrics.queue.Observe(r.Queued.Seconds())
-		if r.Deadline.IsZero() {
-			b.Deadline = 0
-			break
-		}
 		// The batch is useless only once every request in it is late.
+		noDeadline = noDeadline || r.Deadline.IsZero()
 		b.Deadline = max(b.Deadline, r.Deadline.UnixNano())
+	}
+	if noDeadline {
+		b.Deadline = 0
 	}
 	q.metrics.batchSize.Observe(float64(rows))
 	slot.Run(b, func(res *wire.Result, err error) { q.complete(reqs, rows, res, err) })
+}
+
+// sameRowShape reports whether two requests' inputs agree beyond dimension
+// 0, so that their rows can be joined (a model may leave other dimensions
+// variable).
+func sameRowShape(a, b *Request) bool {
+	for i := range a.Inputs {
+		if !slices.Equal(a.Inputs[i].Shape[1:], b.Inputs[i].Shape[1:]) {
+			return false
+		}
+	}
+	return true
 }
 
 func joinInputs(reqs []*Request, rows int) []wire.Tensor {

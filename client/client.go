@@ -99,8 +99,10 @@ func WithPriority(p int32) InferOption { return func(r *wire.Request) { r.Priori
 
 // Infer runs the model on inputs and returns its outputs. The server's
 // deadline for the request is ctx's deadline; ctx ending makes Infer return
-// ctx.Err() at once (a late answer is dropped). inputs must not be changed
-// until Infer returns. Server-side failures are *Error values.
+// ctx.Err() at once (a late answer is dropped). Give ctx a deadline: a
+// request the server never answers (it restarted, or dropped a message over
+// its size limit) is otherwise waited for forever. inputs must not be
+// changed until Infer returns. Server-side failures are *Error values.
 func (c *Client) Infer(ctx context.Context, model string, inputs []Tensor, opts ...InferOption) ([]Tensor, error) {
 	req := &wire.Request{ID: c.nextID.Add(1), Model: model, Inputs: inputs}
 	for _, o := range opts {
@@ -203,7 +205,18 @@ type outgoing struct {
 
 func (h *handler) Mail(o outgoing) {
 	c := (*Client)(h)
-	if err := c.loop.Send(o.frames); err != nil {
+	// The frames alias the caller's inputs, which are the caller's again
+	// once Infer has returned: send only while the request is pending, and
+	// hold the lock so that Infer cannot return meanwhile. (The send copies
+	// the data and does not block.)
+	c.mu.Lock()
+	_, pending := c.pending[o.id]
+	var err error
+	if pending {
+		err = c.loop.Send(o.frames)
+	}
+	c.mu.Unlock()
+	if err != nil {
 		c.deliver(o.id, &wire.Failure{ID: o.id, Kind: wire.KindUnavailable, Message: "gannet client: cannot send the request: " + err.Error()})
 	}
 }

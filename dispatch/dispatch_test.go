@@ -194,6 +194,11 @@ func TestSilentWorkerIsDeclaredDeadAndItsBatchFails(t *testing.T) {
 	if _, ok := p.recv().(*wire.Disconnect); !ok {
 		t.Fatal("an unregistered worker was not told to DISCONNECT")
 	}
+	select {
+	case o := <-ch:
+		t.Fatalf("the batch was answered twice: %+v", o)
+	default:
+	}
 }
 
 func TestLoadFailureIsReported(t *testing.T) {

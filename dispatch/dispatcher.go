@@ -19,7 +19,8 @@ import (
 type Model struct {
 	Name         string
 	Version      string
-	File         []byte // the model file (model.onnx); its SHA-256 addresses it
+	File         []byte   // the model file (model.onnx); its SHA-256 addresses it
+	Digest       [32]byte // SHA-256 of File; zero: computed by New
 	MaxBatchSize int
 }
 
@@ -64,6 +65,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Bounds on what a worker may claim in HELLO, and on what may be queued
+// to one worker before it counts as not reading.
+const (
+	maxCapacity  = 1024
+	maxHeartbeat = 10 * time.Second
+	sendHWM      = 10000
+)
+
 // ErrUnknownModel is returned by Acquire for a model not in Config.Models.
 var ErrUnknownModel = wire.Errorf(wire.KindNotFound, "unknown model")
 
@@ -80,7 +89,6 @@ type Dispatcher struct {
 	workers map[string]*worker // by ROUTER routing id
 	pending map[uint64]*inflight
 	nextID  uint64
-	closed  bool
 }
 
 type model struct {
@@ -103,7 +111,7 @@ const (
 var stateNames = [...]string{"loading", "ready", "failed"}
 
 type worker struct {
-	id       string // routing id
+	rid      []byte // ROUTER routing id
 	hello    *wire.Hello
 	model    *model
 	state    workerState
@@ -159,7 +167,10 @@ func New(cfg Config) (*Dispatcher, error) {
 		pending: map[uint64]*inflight{},
 	}
 	for _, m := range cfg.Models {
-		mm := &model{Model: m, digest: sha256.Sum256(m.File), slots: newSlots()}
+		if m.Digest == ([32]byte{}) {
+			m.Digest = sha256.Sum256(m.File)
+		}
+		mm := &model{Model: m, digest: m.Digest, slots: newSlots()}
 		mm.reason.Store("no worker has loaded the model yet")
 		d.models[m.Name] = mm
 		d.order = append(d.order, mm)
@@ -175,6 +186,10 @@ func New(cfg Config) (*Dispatcher, error) {
 			}
 			return s.SetMaxmsgsize(cfg.MaxMessageBytes)
 		},
+		// A worker has at most its capacity in batches plus heartbeats in
+		// flight; one that stops reading hits this mark and is dropped.
+		SendHWM:     sendHWM,
+		CloseLinger: 100 * time.Millisecond, // the goodbye DISCONNECTs
 	}, (*loopHandler)(d))
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: %w", err)
@@ -226,13 +241,19 @@ func (s *Slot) Run(b *wire.Batch, done func(*wire.Result, error)) {
 	}
 }
 
+// Release gives the slot back unused.
+func (s *Slot) Release() {
+	if s.w.alive.Load() {
+		s.w.model.slots.put(s.w, 1)
+	}
+}
+
 // Close says goodbye to the workers, stops the loop and answers the batches
 // still in flight with KindUnavailable.
 func (d *Dispatcher) Close() {
 	d.loop.Post(mail{bye: true})
 	d.loop.Close()
 	// The loop has exited: its state is ours now.
-	d.closed = true
 	for _, w := range d.workers {
 		d.remove(w, "shutdown", "server shutting down")
 	}

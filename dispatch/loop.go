@@ -22,14 +22,14 @@ func (h *loopHandler) Recv(frames [][]byte) {
 	if len(frames) < 2 {
 		return
 	}
-	id := string(frames[0])
+	rid := frames[0]
 	msg, err := wire.DecodeWorker(frames[1:], d.cfg.MaxMessageBytes)
 	if err != nil {
 		d.metrics.malformed.Inc()
 		d.log.Warn("malformed message from worker", "err", err)
 		return
 	}
-	w := d.workers[id]
+	w := d.workers[string(rid)]
 	if w != nil {
 		w.lastSeen = time.Now()
 	}
@@ -38,7 +38,7 @@ func (h *loopHandler) Recv(frames [][]byte) {
 		if w != nil {
 			d.remove(w, "rehello", "worker said HELLO again")
 		}
-		d.register(id, m)
+		d.register(rid, m)
 		return
 	case *wire.Disconnect:
 		if w != nil {
@@ -48,7 +48,7 @@ func (h *loopHandler) Recv(frames [][]byte) {
 	}
 	if w == nil {
 		// MDP rule: an unregistered peer is told to reconnect.
-		d.send(id, &wire.Disconnect{Reason: "not registered: reconnect and say HELLO"})
+		d.send(rid, &wire.Disconnect{Reason: "not registered: reconnect and say HELLO"})
 		return
 	}
 	switch m := msg.(type) {
@@ -68,13 +68,13 @@ func (h *loopHandler) Recv(frames [][]byte) {
 func (h *loopHandler) Mail(m mail) {
 	d := h.d()
 	if m.bye {
-		for id := range d.workers {
-			d.send(id, &wire.Disconnect{Reason: "server shutting down"})
+		for _, w := range d.workers {
+			d.send(w.rid, &wire.Disconnect{Reason: "server shutting down"})
 		}
 		return
 	}
 	w := m.w
-	if !w.alive.Load() || d.closed {
+	if !w.alive.Load() {
 		m.done(nil, wire.Errorf(wire.KindUnavailable, "model %q: worker %s left before the batch was sent", m.batch.Model, w.hello.WorkerID))
 		return
 	}
@@ -82,7 +82,7 @@ func (h *loopHandler) Mail(m mail) {
 	m.batch.ID = d.nextID
 	d.pending[m.batch.ID] = &inflight{w: w, deadline: m.batch.Deadline, done: m.done}
 	w.inflight++
-	if !d.send(w.id, m.batch) {
+	if !d.send(w.rid, m.batch) {
 		d.remove(w, "unroutable", "cannot route to worker")
 	}
 }
@@ -90,12 +90,12 @@ func (h *loopHandler) Mail(m mail) {
 // Tick sends heartbeats and removes workers that have been silent too long.
 func (h *loopHandler) Tick(now time.Time) {
 	d := h.d()
-	for id, w := range d.workers {
+	for _, w := range d.workers {
 		if now.Sub(w.lastSeen) > w.liveFor {
 			d.remove(w, "heartbeat", "no heartbeat for "+now.Sub(w.lastSeen).Round(time.Millisecond).String())
 			continue
 		}
-		d.send(id, &wire.Heartbeat{})
+		d.send(w.rid, &wire.Heartbeat{})
 	}
 	d.abandonLate(now)
 }
@@ -115,9 +115,10 @@ func (d *Dispatcher) abandonLate(now time.Time) {
 	}
 }
 
-// send encodes and sends msg to a worker; false if it cannot be routed.
-func (d *Dispatcher) send(id string, msg wire.WorkerMessage) bool {
-	frames := msg.AppendFrames([][]byte{[]byte(id)})
+// send encodes and sends msg to a worker; false if it cannot be routed
+// (gone, or not reading: its queue is at the high-water mark).
+func (d *Dispatcher) send(rid []byte, msg wire.WorkerMessage) bool {
+	frames := msg.AppendFrames([][]byte{rid})
 	if err := d.loop.Send(frames); err != nil {
 		d.metrics.sendErrors.Inc()
 		return false
@@ -127,7 +128,7 @@ func (d *Dispatcher) send(id string, msg wire.WorkerMessage) bool {
 
 // register adds a worker and asks it to load the model it asked for, or
 // the model with the fewest replicas.
-func (d *Dispatcher) register(id string, hello *wire.Hello) {
+func (d *Dispatcher) register(rid []byte, hello *wire.Hello) {
 	m := d.models[hello.Model]
 	if m == nil {
 		// The model with the fewest replicas; among equals, one whose file
@@ -143,23 +144,24 @@ func (d *Dispatcher) register(id string, hello *wire.Hello) {
 		}
 	}
 	// Liveness counts the slower of the two heartbeat intervals, so a
-	// worker configured to beat less often is not dropped for it.
-	beat := max(d.cfg.Heartbeat, time.Duration(hello.HeartbeatMS)*time.Millisecond)
-	w := &worker{id: id, hello: hello, model: m, state: stateLoading, lastSeen: time.Now(),
+	// worker configured to beat less often is not dropped for it; both the
+	// interval and the capacity a worker claims are clamped, so that a
+	// peer cannot make itself immortal or ask for unbounded slots.
+	beat := max(d.cfg.Heartbeat, min(time.Duration(hello.HeartbeatMS)*time.Millisecond, maxHeartbeat))
+	hello.Capacity = min(max(hello.Capacity, 1), maxCapacity)
+	w := &worker{rid: rid, hello: hello, model: m, state: stateLoading, lastSeen: time.Now(),
 		liveFor: time.Duration(d.cfg.Liveness) * beat}
 	w.alive.Store(true)
-	if w.hello.Capacity == 0 {
-		w.hello.Capacity = 1
-	}
-	d.workers[id] = w
+	d.workers[string(rid)] = w
 	m.placed++
 	d.metrics.workers.WithLabelValues(stateNames[stateLoading]).Inc()
-	load := &wire.Load{Model: m.Name, Version: m.Version, Digest: m.digest, MaxBatchSize: uint32(m.MaxBatchSize)}
+	load := &wire.Load{Model: m.Name, Version: m.Version, Digest: m.digest, MaxBatchSize: uint32(m.MaxBatchSize),
+		HeartbeatMS: uint32(d.cfg.Heartbeat / time.Millisecond)}
 	if !slices.Contains(hello.Cached, m.digest) {
 		load.Bytes = m.File
 	}
 	d.log.Info("worker joined", "worker", hello.WorkerID, "device", hello.Device, "capacity", w.hello.Capacity, "model", m.Name, "send_bytes", load.Bytes != nil)
-	if !d.send(id, load) {
+	if !d.send(rid, load) {
 		d.remove(w, "unroutable", "cannot route to worker")
 	}
 }
@@ -172,8 +174,14 @@ func (d *Dispatcher) setState(w *worker, s workerState) {
 
 func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
 	if w.state != stateLoading || m.Model != w.model.Name || m.Digest != w.model.digest {
-		d.send(w.id, &wire.Disconnect{Reason: "unexpected LOADED"})
+		d.send(w.rid, &wire.Disconnect{Reason: "unexpected LOADED"})
 		d.remove(w, "protocol", "unexpected LOADED")
+		return
+	}
+	if m.Kind == wire.KindUnavailable {
+		// Busy or shutting down, not a bad model: let it come back and retry.
+		d.send(w.rid, &wire.Disconnect{Reason: "load refused: " + m.Message})
+		d.remove(w, "protocol", "could not take the model: "+m.Message)
 		return
 	}
 	if m.Kind != wire.KindUnknown || m.Message != "" {
@@ -216,7 +224,7 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 		return
 	}
 	d.metrics.lost.WithLabelValues(label).Inc()
-	delete(d.workers, w.id)
+	delete(d.workers, string(w.rid))
 	w.model.slots.drop(w)
 	if w.state != stateFailed {
 		w.model.placed--

@@ -21,6 +21,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gannet-ml/gannet/models/onnx"
 	"github.com/gannet-ml/gannet/wire"
@@ -48,22 +49,12 @@ type Repository struct {
 // Lookup returns the named model, or nil.
 func (r *Repository) Lookup(name string) *Model {
 	i, ok := slices.BinarySearchFunc(r.Models, name, func(m *Model, n string) int {
-		return cmpString(m.Name, n)
+		return strings.Compare(m.Name, n)
 	})
 	if !ok {
 		return nil
 	}
 	return r.Models[i]
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ErrEmpty is returned by Open for a repository without models.

@@ -165,7 +165,15 @@ func (h *httpHandler) model(ctx *fasthttp.RequestCtx, rest []byte) {
 	}
 }
 
+// bufPool holds response buffers; putBuf keeps only those of ordinary size,
+// so one large response does not pin its memory.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 1<<20 {
+		bufPool.Put(b)
+	}
+}
 
 func writeJSON(ctx *fasthttp.RequestCtx, code int, body []byte) {
 	ctx.SetStatusCode(code)
@@ -177,7 +185,7 @@ func writeError(ctx *fasthttp.RequestCtx, code int, msg string) {
 	bp := bufPool.Get().(*[]byte)
 	*bp = oip.AppendError((*bp)[:0], msg)
 	writeJSON(ctx, code, *bp)
-	bufPool.Put(bp)
+	putBuf(bp)
 }
 
 // writeErr writes err with the status of its kind; a full queue also gets

@@ -80,7 +80,7 @@ func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
 	}
 
 	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	defer putBuf(bp)
 	out, jsonLen, err := oip.AppendResponse((*bp)[:0], m.Meta.Name, m.Meta.Version, req, c.req.Outputs)
 	*bp = out
 	if err != nil {
@@ -115,7 +115,7 @@ func (h *httpHandler) writeBody(ctx *fasthttp.RequestCtx, body []byte) {
 		return
 	}
 	zp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(zp)
+	defer putBuf(zp)
 	z, err := oip.Compress((*zp)[:0], enc, body)
 	*zp = z
 	if err != nil {

@@ -168,18 +168,31 @@ func (s *Server) ZMQEndpoint() string {
 	return s.zmq.loop.Endpoint()
 }
 
-// Shutdown stops accepting connections and requests, waits until the
-// requests being handled are answered or ctx ends, and closes the
-// endpoints. Queues and replicas must still be running while it waits: the
-// caller closes them afterwards.
+// Shutdown stops accepting connections and requests on both endpoints and
+// waits until the requests being handled are answered or ctx ends. Queues
+// and replicas must still be running while it waits. The SDK endpoint's
+// socket stays open so that answers still to come (from closing queues and
+// replicas) reach their clients: Close closes it, last.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.zmq != nil {
+		s.zmq.closing.Store(true)
+	}
 	err := s.http.ShutdownWithContext(ctx)
 	s.wg.Wait()
 	if s.zmq != nil {
-		s.zmq.close(ctx)
+		s.zmq.wait(ctx)
 	}
 	if err == nil && s.serve != nil && !errors.Is(s.serve, net.ErrClosed) {
 		err = s.serve
 	}
 	return err
+}
+
+// Close closes the SDK endpoint's socket, after the answers already posted
+// to it are sent. Call it after Shutdown, once queues and replicas are
+// closed.
+func (s *Server) Close() {
+	if s.zmq != nil {
+		s.zmq.loop.Close()
+	}
 }

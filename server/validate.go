@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gannet-ml/gannet/wire"
@@ -64,11 +65,14 @@ func validateInputs(meta *wire.ModelMetadata, inputs []wire.Tensor) ([]wire.Tens
 	return ordered, int(rows), nil
 }
 
-// validateOutputs checks that every requested output exists.
+// validateOutputs checks that every requested output exists, once.
 func validateOutputs(meta *wire.ModelMetadata, names []string) error {
-	for _, n := range names {
+	for i, n := range names {
 		if specIndex(meta.Outputs, n) < 0 {
 			return wire.Errorf(wire.KindInvalid, "model %q has no output %q; its outputs are %s", meta.Name, n, specNames(meta.Outputs))
+		}
+		if slices.Contains(names[:i], n) {
+			return wire.Errorf(wire.KindInvalid, "output %q is requested more than once", n)
 		}
 	}
 	return nil

@@ -49,6 +49,9 @@ func startZMQ(s *Server) (*zmqEndpoint, error) {
 			}
 			return sock.SetMaxmsgsize(s.cfg.MaxRequestBytes)
 		},
+		// Answers queued to a client that does not read are bounded: past
+		// this mark they are dropped.
+		SendHWM: 10000,
 	}, (*zmqHandler)(e))
 	if err != nil {
 		return nil, fmt.Errorf("server: client endpoint: %w", err)
@@ -57,14 +60,12 @@ func startZMQ(s *Server) (*zmqEndpoint, error) {
 	return e, nil
 }
 
-// close waits (until ctx ends) for the requests in flight to be answered,
-// then closes the socket.
-func (e *zmqEndpoint) close(ctx context.Context) {
-	e.closing.Store(true)
+// wait waits (until ctx ends) for the requests in flight to be answered.
+// It polls: it runs once, at shutdown.
+func (e *zmqEndpoint) wait(ctx context.Context) {
 	for e.inflight.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	e.loop.Close()
 }
 
 type zmqHandler zmqEndpoint
@@ -138,9 +139,6 @@ func (e *zmqEndpoint) request(to string, r *wire.Request) {
 	if err == nil {
 		err = validateOutputs(m.Meta, r.Outputs)
 	}
-	if err == nil && hasDuplicate(r.Outputs) {
-		err = wire.Errorf(wire.KindInvalid, "an output is requested more than once")
-	}
 	if err != nil {
 		e.fail(to, r.ID, m, err)
 		return
@@ -154,7 +152,6 @@ func (e *zmqEndpoint) request(to string, r *wire.Request) {
 		Deadline: e.s.deadline(r.TimeoutMicros),
 	}
 	req.Done = func(done *batching.Request) {
-		e.inflight.Add(-1)
 		code := http.StatusOK
 		var reply wire.ClientMessage
 		if done.Err != nil {
@@ -166,6 +163,7 @@ func (e *zmqEndpoint) request(to string, r *wire.Request) {
 		m.zmq.count(code)
 		m.zmq.duration.Observe(time.Since(start).Seconds())
 		e.loop.Post(zmqReply{to: to, msg: reply}) // never blocks: see zmqInflightMax
+		e.inflight.Add(-1)                        // after Post: wait must not miss it
 	}
 	e.inflight.Add(1)
 	if err := m.Queue.Submit(req); err != nil {
@@ -188,15 +186,4 @@ func selectOutputs(all []wire.Tensor, names []string) []wire.Tensor {
 		}
 	}
 	return out
-}
-
-func hasDuplicate(names []string) bool {
-	for i := range names {
-		for j := i + 1; j < len(names); j++ {
-			if names[i] == names[j] {
-				return true
-			}
-		}
-	}
-	return false
 }

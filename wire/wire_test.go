@@ -26,7 +26,7 @@ func TestWorkerRoundTrip(t *testing.T) {
 	msgs := []WorkerMessage{
 		&Hello{WorkerID: "w1", Device: "cpu:2", Capacity: 2, Version: "v1", Model: "m", HeartbeatMS: 250, Cached: [][32]byte{digest}},
 		&Hello{WorkerID: "w2"},
-		&Load{Model: "m", Version: "1", Digest: digest, MaxBatchSize: 32, Bytes: []byte("onnx bytes")},
+		&Load{Model: "m", Version: "1", Digest: digest, MaxBatchSize: 32, HeartbeatMS: 250, Bytes: []byte("onnx bytes")},
 		&Load{Model: "m", Version: "1", Digest: digest, MaxBatchSize: 32},
 		&Loaded{Model: "m", Digest: digest},
 		&Loaded{Model: "m", Digest: digest, Kind: KindInvalid, Message: "node \"x\" (Foo): unsupported"},

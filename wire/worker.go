@@ -43,6 +43,7 @@ type Load struct {
 	Version      string
 	Digest       [32]byte // SHA-256 of the model file
 	MaxBatchSize uint32
+	HeartbeatMS  uint32 // the frontend's heartbeat interval: judge its liveness by it
 	Bytes        []byte
 }
 
@@ -107,6 +108,7 @@ func (m *Load) AppendFrames(dst [][]byte) [][]byte {
 	e.str(m.Version)
 	e.digest(m.Digest)
 	e.u32(m.MaxBatchSize)
+	e.u32(m.HeartbeatMS)
 	if m.Bytes == nil {
 		e.u8(0)
 		return append(dst, e.b)
@@ -196,6 +198,7 @@ func DecodeWorker(frames [][]byte, limit int64) (WorkerMessage, error) {
 		l.Version = d.str("version")
 		l.Digest = d.digest("digest")
 		l.MaxBatchSize = d.u32("max batch size")
+		l.HeartbeatMS = d.u32("heartbeat interval")
 		has := d.u8("has bytes")
 		if d.err == nil {
 			switch {

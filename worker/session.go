@@ -20,7 +20,8 @@ type session struct {
 	loop  *zsock.Loop[wire.WorkerMessage]
 	ended chan struct{} // closed when the session is over
 
-	lastSeen time.Time // loop goroutine only
+	lastSeen time.Time     // loop goroutine only
+	liveFor  time.Duration // loop goroutine only: silence that means the frontend is dead
 
 	mu      sync.Mutex // guards closing and pending
 	closing bool       // no new batches
@@ -35,7 +36,8 @@ type session struct {
 var sessionSeq atomic.Uint64
 
 func startSession(cfg Config, dev *device) (*session, error) {
-	s := &session{cfg: cfg, dev: dev, id: sessionSeq.Add(1), ended: make(chan struct{}), lastSeen: time.Now()}
+	s := &session{cfg: cfg, dev: dev, id: sessionSeq.Add(1), ended: make(chan struct{}), lastSeen: time.Now(),
+		liveFor: time.Duration(cfg.Liveness) * cfg.Heartbeat}
 	loop, err := zsock.Start[wire.WorkerMessage](zsock.Config{
 		Type:    zmq.DEALER,
 		Connect: cfg.Connect,
@@ -43,6 +45,7 @@ func startSession(cfg Config, dev *device) (*session, error) {
 		Setup: func(sock *zmq.Socket) error {
 			return sock.SetMaxmsgsize(cfg.MaxMessageBytes)
 		},
+		CloseLinger: 100 * time.Millisecond, // the goodbye DISCONNECT
 	}, (*sessionHandler)(s))
 	if err != nil {
 		return nil, err
@@ -140,6 +143,10 @@ func (h *sessionHandler) Recv(frames [][]byte) {
 	s.gotAny.Store(true)
 	switch m := msg.(type) {
 	case *wire.Load:
+		// Judge the frontend by the slower of the two intervals.
+		if hb := time.Duration(min(m.HeartbeatMS, 10_000)) * time.Millisecond; hb > s.cfg.Heartbeat {
+			s.liveFor = time.Duration(s.cfg.Liveness) * hb
+		}
 		if !s.accept(job{session: s, load: m}) {
 			s.loop.Send((&wire.Loaded{Model: m.Model, Digest: m.Digest, Kind: wire.KindUnavailable,
 				Message: "worker " + s.cfg.ID + " is busy or shutting down"}).AppendFrames(nil))
@@ -166,7 +173,7 @@ func (h *sessionHandler) Mail(m wire.WorkerMessage) {
 
 func (h *sessionHandler) Tick(now time.Time) {
 	s := h.s()
-	if now.Sub(s.lastSeen) > time.Duration(s.cfg.Liveness)*s.cfg.Heartbeat {
+	if now.Sub(s.lastSeen) > s.liveFor {
 		s.end("no heartbeat from the frontend for " + now.Sub(s.lastSeen).Round(time.Millisecond).String())
 		return
 	}

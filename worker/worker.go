@@ -75,8 +75,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Run connects to the frontend and serves until ctx ends; then it says
-// DISCONNECT, lets the batch being computed finish, and returns nil.
+// Run connects to the frontend and serves until ctx ends; then it refuses
+// new batches, answers those it has accepted, says DISCONNECT and returns
+// nil.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -149,6 +149,11 @@ func TestWorkerProtocol(t *testing.T) {
 	if e, ok := fe.recv().(*wire.BatchError); !ok || e.ID != 11 || e.Kind != wire.KindUnavailable {
 		t.Fatalf("batch for another model: %+v", e)
 	}
+	nine := wire.Tensor{Name: "input", DataType: wire.TypeFP32, Shape: []int64{9, 1, 28, 28}, Data: make([]byte, 9*784*4)}
+	fe.send(&wire.Batch{ID: 13, Model: "mlp", Rows: 9, Inputs: []wire.Tensor{nine}})
+	if e, ok := fe.recv().(*wire.BatchError); !ok || e.ID != 13 || e.Kind != wire.KindInvalid || !strings.Contains(e.Message, "max 8") {
+		t.Fatalf("batch over max_batch_size: %+v", e)
+	}
 
 	// DISCONNECT: the worker reconnects on a new socket and says HELLO
 	// again, listing the model it holds so it need not be resent.
@@ -187,8 +192,12 @@ func TestWorkerProtocol(t *testing.T) {
 func TestWorkerReconnectsWhenTheFrontendIsSilent(t *testing.T) {
 	fe, ep := newFrontend(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go Run(ctx, Config{Connect: ep, Heartbeat: 20 * time.Millisecond, ID: "w"})
+	ran := make(chan error, 1)
+	go func() { ran <- Run(ctx, Config{Connect: ep, Heartbeat: 20 * time.Millisecond, ID: "w"}) }()
+	defer func() {
+		cancel()
+		<-ran
+	}()
 	first := fe.recv().(*wire.Hello)
 	// Say nothing: after 3 intervals the worker gives up on this socket
 	// and says HELLO again from a new one.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func TestBadInput(t *testing.T) {
 		return `{"inputs":[{"name":"input","shape":` + shape + `,"datatype":"FP32","data":` + data + `}]}`
 	}
 	zeros := "[" + strings.Repeat("0,", 783) + "0]"
+	const binHeader = `{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}`
 	deep := strings.Repeat("[", 101) + strings.Repeat("]", 101)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
@@ -43,15 +45,15 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown model", "/v2/models/nope/infer", image("[1,1,28,28]", zeros), nil, 404, "unknown model"},
 		{"unknown version", "/v2/models/fashion-mnist-mlp/versions/7/infer", image("[1,1,28,28]", zeros), nil, 404, "no version \"7\""},
-		{"bad JSON", mlp, `{"inputs":[{"name":`, nil, 400, ""},
-		{"not an object", mlp, `[1,2,3]`, nil, 400, ""},
+		{"bad JSON", mlp, `{"inputs":[{"name":`, nil, 400, "truncated JSON"},
+		{"not an object", mlp, `[1,2,3]`, nil, 400, "object"},
 		{"unknown datatype", mlp, `{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP33","data":` + zeros + `}]}`, nil, 400, "FP33"},
 		{"wrong datatype", mlp, `{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP64","data":` + zeros + `}]}`, nil, 400, "expects FP32"},
 		{"count does not match shape", mlp, image("[1,1,28,28]", "[1,2,3]"), nil, 400, "784"},
 		{"shape does not fit the model", mlp, image("[1,784]", zeros), nil, 400, "expects [-1,1,28,28]"},
 		{"negative dimension", mlp, image("[1,-1,28,28]", zeros), nil, 400, "negative"},
 		{"overflowing dimensions", mlp, image("[16,1152921504606846978]", "[]"), nil, 400, "exceeds"},
-		{"batch over max_batch_size", mlp, image("[33,1,28,28]", "[]"), nil, 400, ""},
+		{"batch over max_batch_size", mlp, image("[33,1,28,28]", "["+strings.Repeat("0,", 33*784-1)+"0]"), nil, 400, "batch size 33, the model takes 1 to 32"},
 		{"unknown input", mlp, `{"inputs":[{"name":"pixels","shape":[1,1,28,28],"datatype":"FP32","data":` + zeros + `}]}`, nil, 400, "no input \"pixels\""},
 		{"no inputs", mlp, `{"id":"x"}`, nil, 400, "inputs"},
 		{"JSON nested deeper than 100", mlp, `{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":` + deep + `}]}`, nil, 400, "depth"},
@@ -61,10 +63,10 @@ func TestBadInput(t *testing.T) {
 		{"header length larger than body", mlp, `{"inputs":[]}`, map[string]string{"Inference-Header-Content-Length": "1000"}, 400, "Inference-Header-Content-Length"},
 		{"absurd header length", mlp, `{"inputs":[]}`, map[string]string{"Inference-Header-Content-Length": "99999999999"}, 400, "Inference-Header-Content-Length"},
 		{"negative header length", mlp, `{"inputs":[]}`, map[string]string{"Inference-Header-Content-Length": "-5"}, 400, "Inference-Header-Content-Length"},
-		{"binary size mismatch", mlp, `{"inputs":[{"name":"input","shape":[1,1,28,28],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}` + "abcd",
-			map[string]string{"Inference-Header-Content-Length": "108"}, 400, ""},
-		{"gzip bomb", mlp, gz.String(), map[string]string{"Content-Encoding": "gzip"}, 413, ""},
-		{"corrupt gzip", mlp, "\x1f\x8b\x08\x00garbage", map[string]string{"Content-Encoding": "gzip"}, 400, ""},
+		{"binary size mismatch", mlp, binHeader + "abcd", // 4 bytes where 3136 are declared
+			map[string]string{"Inference-Header-Content-Length": strconv.Itoa(len(binHeader))}, 400, "binary"},
+		{"gzip bomb", mlp, gz.String(), map[string]string{"Content-Encoding": "gzip"}, 413, "limit"},
+		{"corrupt gzip", mlp, "\x1f\x8b\x08\x00garbage", map[string]string{"Content-Encoding": "gzip"}, 400, "gzip"},
 		{"GET on infer", "", "", nil, 405, "POST"},
 		{"unknown endpoint", "/v3/whatever", "{}", nil, 404, "no such endpoint"},
 	}

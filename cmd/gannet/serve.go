@@ -65,6 +65,9 @@ func serveCmd(args []string) error {
 }
 
 func serve(f serveFlags, log *slog.Logger) error {
+	// Signals first: a SIGTERM during start-up still shuts down in order.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	var fsys fs.FS = gannet.BuiltinModels()
 	if f.repo != "" {
 		fsys = os.DirFS(f.repo)
@@ -83,7 +86,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 	// Start order: worker fabric, queues, endpoints, local workers.
 	dcfg := dispatch.Config{Addr: f.workerAddr, Heartbeat: f.heartbeat, Metrics: dispatch.NewMetrics(reg), Logger: log}
 	for _, m := range repo.Models {
-		dcfg.Models = append(dcfg.Models, dispatch.Model{Name: m.Name, Version: m.Version, File: m.File, MaxBatchSize: m.Config.MaxBatchSize})
+		dcfg.Models = append(dcfg.Models, dispatch.Model{Name: m.Name, Version: m.Version, File: m.File, Digest: m.Digest, MaxBatchSize: m.Config.MaxBatchSize})
 	}
 	disp, err := dispatch.New(dcfg)
 	if err != nil {
@@ -119,13 +122,14 @@ func serve(f serveFlags, log *slog.Logger) error {
 	log.Info("gannet serving", "version", version, "http", srv.HTTPAddr(), "zmq", srv.ZMQEndpoint(),
 		"workers", disp.Endpoint(), "models", len(repo.Models), "local_workers", len(procs))
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	<-ctx.Done()
 	stop()
 
 	// Ordered shutdown: stop taking requests and answer those in flight
 	// (queues and replicas still run), close the queues, stop the local
-	// workers, close the worker fabric.
+	// workers (they finish the batches they hold), close the worker fabric
+	// (failing whatever is still in flight), and last close the SDK socket,
+	// which carries those answers.
 	log.Info("shutting down", "drain_timeout", f.drainTimeout)
 	dctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
@@ -133,10 +137,9 @@ func serve(f serveFlags, log *slog.Logger) error {
 		log.Warn("HTTP shutdown", "err", err)
 	}
 	closeQueues(queues, max(time.Until(deadlineOf(dctx)), 0))
-	for _, p := range procs {
-		p.Stop(5 * time.Second)
-	}
+	supervise.StopAll(procs, 5*time.Second)
 	disp.Close()
+	srv.Close()
 	log.Info("stopped")
 	return nil
 }

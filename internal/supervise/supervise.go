@@ -107,6 +107,20 @@ func (p *Process) Stop(grace time.Duration) {
 	<-p.exited
 }
 
+// StopAll stops processes at once (SIGTERM to all, then waits), so that
+// their grace periods overlap.
+func StopAll(ps []*Process, grace time.Duration) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Stop(grace)
+		}()
+	}
+	wg.Wait()
+}
+
 func (p *Process) spawn() (<-chan error, error) {
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Env = p.cfg.Env

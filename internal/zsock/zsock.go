@@ -8,8 +8,8 @@
 // wake-up costs one system call and no other socket or goroutine. Handler
 // methods run on the owner goroutine and may call Send; nothing else may.
 //
-// Post and Close are safe for concurrent use. Close stops the owner, closes
-// the socket and waits.
+// Post and Close are safe for concurrent use. Close stops the owner (after
+// it has handed every accepted value to Mail), closes the socket and waits.
 package zsock
 
 import (
@@ -46,10 +46,14 @@ type Config struct {
 	// Mailbox is the mailbox capacity; 0 means 1024.
 	Mailbox int
 	// SendHWM is the socket's send high-water mark in messages per peer;
-	// 0 means no limit. Send never blocks, so a message over the mark would
-	// be lost: callers bound what they have in flight instead (worker
-	// capacity, requests in flight), which bounds the queues too.
+	// 0 means no limit. Send never blocks: a message over the mark fails
+	// (ROUTER_MANDATORY) or is dropped, so routers set a mark well above
+	// what a well-behaved peer has in flight, and treat a failure as that
+	// peer's fault.
 	SendHWM int
+	// CloseLinger is how long a message sent just before Close may still
+	// take to leave (LINGER at close); 0 means none.
+	CloseLinger time.Duration
 }
 
 // Validate reports a config that cannot work.
@@ -57,8 +61,8 @@ func (c *Config) Validate() error {
 	if (c.Bind == "") == (c.Connect == "") {
 		return errors.New("zsock: exactly one of Bind and Connect must be set")
 	}
-	if c.Tick < 0 || c.Mailbox < 0 {
-		return errors.New("zsock: negative Tick or Mailbox")
+	if c.Tick < 0 || c.Mailbox < 0 || c.SendHWM < 0 || c.CloseLinger < 0 {
+		return errors.New("zsock: negative Tick, Mailbox, SendHWM or CloseLinger")
 	}
 	return nil
 }
@@ -70,14 +74,21 @@ var ErrClosed = errors.New("zsock: loop closed")
 type Loop[M any] struct {
 	sock     *zmq.Socket // owner goroutine only
 	endpoint string      // the bound or connected endpoint, resolved
+	linger   time.Duration
 	mail     chan M
 	wakeR    int         // read end of the wake-up pipe (owner goroutine only)
 	wakeW    int         // write end: Post writes a byte when none is pending
 	waking   atomic.Bool // a wake-up byte is pending
 	done     chan struct{}
 	exited   chan struct{} // closed when the owner goroutine returns
-	closeMu  sync.Once
 	sendErrs atomic.Uint64
+
+	// mu guards closed. Post holds it shared while it enqueues and wakes the
+	// owner, so once Close has set closed no value can slip into the mailbox
+	// after the owner's last drain, and no wake-up byte is written to a
+	// closed pipe.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // Start creates the socket on a new owner goroutine, binds or connects it,
@@ -98,6 +109,7 @@ func Start[M any](cfg Config, h Handler[M]) (*Loop[M], error) {
 		unix.SetNonblock(fd, true)
 	}
 	l := &Loop[M]{
+		linger: cfg.CloseLinger,
 		mail:   make(chan M, cfg.Mailbox),
 		wakeR:  p[0],
 		wakeW:  p[1],
@@ -107,7 +119,7 @@ func Start[M any](cfg Config, h Handler[M]) (*Loop[M], error) {
 	ready := make(chan error, 1)
 	go l.run(cfg, h, ready)
 	if err := <-ready; err != nil {
-		<-l.exited
+		l.Close()
 		return nil, err
 	}
 	return l, nil
@@ -118,45 +130,50 @@ func Start[M any](cfg Config, h Handler[M]) (*Loop[M], error) {
 func (l *Loop[M]) Endpoint() string { return l.endpoint }
 
 // Post gives m to the owner goroutine. It blocks while the mailbox is full
-// and fails after Close.
+// and fails after Close. Every value Post accepts is handed to Mail.
 func (l *Loop[M]) Post(m M) error {
-	select {
-	case <-l.done:
-		return ErrClosed
-	default:
-	}
-	select {
-	case l.mail <- m:
-	case <-l.done:
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
 		return ErrClosed
 	}
+	l.mail <- m // the owner drains until Close, which waits for this lock
 	l.wake()
 	return nil
 }
 
-// wake makes the owner's poll return, unless a wake-up is already pending:
-// the owner clears the flag before it drains the mailbox, so whatever was
-// posted before a pending wake-up is found.
+// wake makes the owner's poll return, unless a wake-up is already pending.
+// The owner empties the pipe before it clears the flag and drains the
+// mailbox, so a value posted after the drain began always writes a byte.
 func (l *Loop[M]) wake() {
 	if l.waking.CompareAndSwap(false, true) {
 		unix.Write(l.wakeW, []byte{1}) // a full pipe holds a wake-up already
 	}
 }
 
-// Close stops the loop, closes its socket and waits for its goroutine.
-// Values posted before Close are still handed to Mail first.
+// Close stops the loop and waits for its goroutine, which first hands every
+// value posted before Close to Mail, then closes the socket.
 func (l *Loop[M]) Close() {
-	l.closeMu.Do(func() {
-		close(l.done)
-		l.waking.Store(false)
-		l.wake()
-	})
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if already {
+		<-l.exited
+		return
+	}
+	close(l.done)
+	l.waking.Store(false)
+	l.wake()
 	<-l.exited
+	unix.Close(l.wakeR)
+	unix.Close(l.wakeW)
 }
 
 // Send sends frames as one message. Only Handler methods (the owner
 // goroutine) may call it. It does not block: a message that cannot be
-// queued (unroutable with ROUTER_MANDATORY) makes it fail.
+// queued (unroutable with ROUTER_MANDATORY, or over the send high-water
+// mark) makes it fail.
 func (l *Loop[M]) Send(frames [][]byte) error {
 	var err error
 	for i, f := range frames {
@@ -179,14 +196,17 @@ func (l *Loop[M]) SendErrors() uint64 { return l.sendErrs.Load() }
 
 func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 	defer close(l.exited)
-	defer unix.Close(l.wakeR) // both ends: no Post writes after done...
-	defer unix.Close(l.wakeW) // ...but one racing Close may; EBADF is harmless
 	sock, err := l.open(cfg)
 	if err != nil {
 		ready <- err
 		return
 	}
-	defer sock.Close()
+	defer func() {
+		if l.linger > 0 { // let a last message (a goodbye) go out
+			sock.SetLinger(l.linger)
+		}
+		sock.Close()
+	}()
 	l.sock = sock
 	zfd, err := sock.GetFd()
 	if err != nil {
@@ -203,21 +223,24 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 	}
 	for {
 		// ZMQ_FD is edge-triggered: it says "events may have changed", so
-		// read ZMQ_EVENTS and receive until it no longer says POLLIN.
+		// receive until nothing is ready.
 		l.recvAll(sock, h)
-		select {
-		case <-l.done:
-			l.drainMail(h) // what was posted before Close still runs
-			return
-		default:
-		}
-		l.waking.Store(false)
+		// Empty the pipe, then clear the flag, then drain: a Post that
+		// finds the flag clear writes a byte this poll will see.
 		for {
 			if n, _ := unix.Read(l.wakeR, drain[:]); n <= 0 {
 				break
 			}
 		}
-		l.drainMail(h)
+		l.waking.Store(false)
+		select {
+		case <-l.done:
+			// Close has made Post fail: this drain is the last.
+			l.drainMail(h, -1)
+			return
+		default:
+		}
+		l.drainMail(h, cap(l.mail))
 		if cfg.Tick > 0 {
 			if now := time.Now(); !now.Before(nextTick) {
 				h.Tick(now)
@@ -234,10 +257,11 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 			timeout = int((max(time.Until(nextTick), 0) + time.Millisecond - 1) / time.Millisecond)
 		}
 		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
-			return // cannot wait on the socket: Close will find the loop gone
+			time.Sleep(time.Millisecond) // not expected; never spin
 		}
 	}
 }
+
 func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
 	sock, err := zmq.NewSocket(cfg.Type)
 	if err != nil {
@@ -279,8 +303,10 @@ func (l *Loop[M]) recvAll(sock *zmq.Socket, h Handler[M]) {
 	}
 }
 
-func (l *Loop[M]) drainMail(h Handler[M]) {
-	for range cap(l.mail) {
+// drainMail hands up to n values to Mail (n < 0: until the mailbox is
+// empty), so a busy mailbox cannot starve the socket.
+func (l *Loop[M]) drainMail(h Handler[M], n int) {
+	for ; n != 0; n-- {
 		select {
 		case m := <-l.mail:
 			h.Mail(m)

@@ -131,3 +131,76 @@ func BenchmarkRoundTrip(b *testing.B) {
 		<-d.got
 	}
 }
+
+// counter counts Mail calls; it has no socket traffic and no ticks, so
+// only the wake-up path can get mail to it.
+type counter struct{ got chan int }
+
+func (c *counter) Recv([][]byte)  {}
+func (c *counter) Mail(m int)     { c.got <- m }
+func (c *counter) Tick(time.Time) {}
+
+func TestEveryPostIsHandledWithoutTicks(t *testing.T) {
+	c := &counter{got: make(chan int, 2)}
+	l, err := Start[int](Config{Type: zmq.DEALER, Connect: "tcp://127.0.0.1:1"}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 50000 {
+		// Two posters at once, then wait for both: a lost wake-up hangs.
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); l.Post(i) }()
+		}
+		wg.Wait()
+		for range 2 {
+			select {
+			case <-c.got:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("iteration %d: a posted value was never handled", i)
+			}
+		}
+	}
+}
+
+func TestCloseWhilePostingLosesNothingAccepted(t *testing.T) {
+	for range 200 {
+		c := &counter{got: make(chan int, 1000)}
+		l, err := Start[int](Config{Type: zmq.DEALER, Connect: "tcp://127.0.0.1:1"}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomicInt
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 100 {
+					if l.Post(i) == nil {
+						accepted.add()
+					}
+				}
+			}()
+		}
+		l.Close() // concurrently with the posts; must not hang
+		wg.Wait()
+		if got := len(c.got); got != accepted.load() {
+			t.Fatalf("%d values accepted by Post, %d handed to Mail", accepted.load(), got)
+		}
+	}
+}
+
+type atomicInt struct { // a counter safe for concurrent use
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicInt) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
+func (a *atomicInt) load() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}

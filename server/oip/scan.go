@@ -291,7 +291,7 @@ func kindName(c byte) string {
 	case 'n':
 		return "null"
 	case 0:
-		return "nothing"
+		return "the end of the body (truncated JSON)"
 	}
 	return "a number"
 }
