@@ -92,6 +92,13 @@ func WithOutputs(names ...string) InferOption {
 	return func(r *wire.Request) { r.Outputs = names }
 }
 
+// WithTimeout sets the server's deadline for the request (rounded to
+// microseconds) apart from ctx: the server answers by then at the latest,
+// while Infer still waits no longer than ctx allows.
+func WithTimeout(d time.Duration) InferOption {
+	return func(r *wire.Request) { r.TimeoutMicros = max(d.Microseconds(), 1) }
+}
+
 // WithPriority sets the request priority (Triton's convention: 1 is the
 // highest, 0 the default). The server accepts it; the current batcher
 // serves requests first come, first served regardless.
@@ -105,18 +112,18 @@ func WithPriority(p int32) InferOption { return func(r *wire.Request) { r.Priori
 // changed until Infer returns. Server-side failures are *Error values.
 func (c *Client) Infer(ctx context.Context, model string, inputs []Tensor, opts ...InferOption) ([]Tensor, error) {
 	req := &wire.Request{ID: c.nextID.Add(1), Model: model, Inputs: inputs}
-	for _, o := range opts {
-		o(req)
-	}
-	if err := req.Check(); err != nil {
-		return nil, &Error{Kind: wire.KindInvalid, Msg: "gannet client: " + err.Error()}
-	}
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
 			return nil, context.DeadlineExceeded
 		}
 		req.TimeoutMicros = max(left.Microseconds(), 1)
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	if err := req.Check(); err != nil {
+		return nil, &Error{Kind: wire.KindInvalid, Msg: "gannet client: " + err.Error()}
 	}
 	ch := make(chan wire.ClientMessage, 1)
 	c.mu.Lock()

@@ -172,17 +172,32 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSilentWorkerIsDeclaredDeadAndItsBatchFails(t *testing.T) {
+func runWithDeadline(t *testing.T, d *Dispatcher, deadline time.Time) chan outcome {
+	t.Helper()
+	slot, err := d.Acquire(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan outcome, 1)
+	b := batch()
+	b.Deadline = deadline.UnixNano()
+	slot.Run(b, func(r *wire.Result, err error) { ch <- outcome{r, err} })
+	return ch
+}
+
+func TestSilentWorkerIsDeclaredDeadAndNoOneElseCanRunItsBatch(t *testing.T) {
 	d := newDispatcher(t, testModel)
 	p := connectPeer(t, d.Endpoint())
 	register(t, p, &wire.Hello{WorkerID: "w1", Capacity: 1})
 	waitReady(t, d, "m", true)
-	ch := run(t, d)
+	ch := runWithDeadline(t, d, time.Now().Add(500*time.Millisecond))
 	b := p.recv().(*wire.Batch)
 	// The peer now says nothing: after 3 heartbeat intervals it is dead.
+	// Its batch waits for another replica, and none comes before the
+	// deadline.
 	o := <-ch
-	if wire.KindOf(o.err) != wire.KindUnavailable {
-		t.Fatalf("batch on a dead worker: %v, want unavailable", o.err)
+	if wire.KindOf(o.err) != wire.KindDeadline {
+		t.Fatalf("batch on a dead worker, no other replica: %v, want deadline", o.err)
 	}
 	waitReady(t, d, "m", false)
 	if _, why := d.Ready("m"); why == "" {
@@ -198,6 +213,63 @@ func TestSilentWorkerIsDeclaredDeadAndItsBatchFails(t *testing.T) {
 	case o := <-ch:
 		t.Fatalf("the batch was answered twice: %+v", o)
 	default:
+	}
+}
+
+func TestLostBatchRunsOnAnotherReplica(t *testing.T) {
+	d := newDispatcher(t, testModel)
+	p1 := connectPeer(t, d.Endpoint())
+	register(t, p1, &wire.Hello{WorkerID: "w1", Capacity: 1, HeartbeatMS: 20})
+	waitReady(t, d, "m", true)
+	ch := runWithDeadline(t, d, time.Now().Add(time.Minute))
+	lost := p1.recv().(*wire.Batch)
+	// w1 dies with the batch (it says nothing more); w2 joins meanwhile
+	// and answers its heartbeats, so only w1 is declared dead.
+	p2 := connectPeer(t, d.Endpoint())
+	register(t, p2, &wire.Hello{WorkerID: "w2", Capacity: 1})
+	var again *wire.Batch
+	for again == nil {
+		frames, err := p2.sock.RecvMessageBytes(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m, _ := wire.DecodeWorker(frames, 0); m := m.(type) {
+		case *wire.Heartbeat:
+			p2.send(&wire.Heartbeat{})
+		case *wire.Batch:
+			again = m
+		}
+	}
+	if again.ID == lost.ID || string(again.Inputs[0].Data) != string(lost.Inputs[0].Data) {
+		t.Fatalf("re-dispatched batch %d %v, lost %d %v", again.ID, again.Inputs, lost.ID, lost.Inputs)
+	}
+	p2.send(&wire.Result{ID: again.ID, ComputeNS: 5, Outputs: again.Inputs})
+	if o := <-ch; o.err != nil || o.res.ComputeNS != 5 {
+		t.Fatalf("re-dispatched batch: %+v %v", o.res, o.err)
+	}
+	// w1's late reply to the first attempt is dropped, not delivered.
+	p1.send(&wire.Result{ID: lost.ID, Outputs: lost.Inputs})
+	select {
+	case o := <-ch:
+		t.Fatalf("answered twice: %+v", o)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestBatchLostTwiceFails(t *testing.T) {
+	d := newDispatcher(t, testModel)
+	ch := make(chan outcome, 1)
+	for i := range 2 {
+		p := connectPeer(t, d.Endpoint())
+		register(t, p, &wire.Hello{WorkerID: "w", Capacity: 1})
+		if i == 0 {
+			waitReady(t, d, "m", true)
+			ch = runWithDeadline(t, d, time.Now().Add(time.Minute))
+		}
+		p.recv() // the batch (first attempt, then the re-dispatch); then silence
+	}
+	if o := <-ch; wire.KindOf(o.err) != wire.KindUnavailable || !strings.Contains(o.err.Error(), "not retried again") {
+		t.Fatalf("batch lost twice: %v", o.err)
 	}
 }
 

@@ -71,6 +71,9 @@ const (
 	maxCapacity  = 1024
 	maxHeartbeat = 10 * time.Second
 	sendHWM      = 10000
+	// maxTries bounds re-dispatches of one batch: a batch that loses its
+	// worker again may be what kills workers.
+	maxTries = 1
 )
 
 // ErrUnknownModel is returned by Acquire for a model not in Config.Models.
@@ -89,6 +92,7 @@ type Dispatcher struct {
 	workers map[string]*worker // by ROUTER routing id
 	pending map[uint64]*inflight
 	nextID  uint64
+	closing bool // Close has begun: nothing is re-dispatched
 }
 
 type model struct {
@@ -98,6 +102,7 @@ type model struct {
 	ready  atomic.Int32 // workers that have loaded it
 	reason atomic.Value // string: why the last load failed
 	placed int          // loop goroutine: workers loading or hosting it
+	retry  []*inflight  // loop goroutine: batches of lost workers waiting for a slot
 }
 
 type workerState uint8
@@ -122,9 +127,20 @@ type worker struct {
 }
 
 type inflight struct {
-	w        *worker
+	w        *worker // the worker running it now
+	batch    *wire.Batch
 	deadline int64                     // the batch's, Unix ns; 0: none
 	done     func(*wire.Result, error) // nil once answered (given up on)
+	tries    int                       // re-dispatches so far
+}
+
+// fail answers the batch with err, once.
+func (p *inflight) fail(err error) {
+	if p.done != nil {
+		done := p.done
+		p.done = nil
+		done(nil, err)
+	}
 }
 
 // mail is what other goroutines post to the loop.
@@ -254,6 +270,13 @@ func (d *Dispatcher) Close() {
 	d.loop.Post(mail{bye: true})
 	d.loop.Close()
 	// The loop has exited: its state is ours now.
+	d.closing = true
+	for _, m := range d.order {
+		for _, p := range m.retry {
+			p.fail(wire.Errorf(wire.KindUnavailable, "model %q: server shutting down", m.Name))
+		}
+		m.retry = nil
+	}
 	for _, w := range d.workers {
 		d.remove(w, "shutdown", "server shutting down")
 	}

@@ -10,6 +10,7 @@
 // a Dispatcher is safe for concurrent use.
 //
 // When a worker dies (silent for Liveness heartbeat intervals, sends
-// DISCONNECT, or cannot be routed to), its batches in flight are answered
-// with a KindUnavailable error; re-dispatch is a later step.
+// DISCONNECT, or cannot be routed to), its batches in flight run again on
+// another replica of the model (once per batch, within its deadline); a late
+// reply from the dead worker matches nothing and is dropped.
 package dispatch

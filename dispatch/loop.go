@@ -73,17 +73,80 @@ func (h *loopHandler) Mail(m mail) {
 		}
 		return
 	}
-	w := m.w
-	if !w.alive.Load() {
-		m.done(nil, wire.Errorf(wire.KindUnavailable, "model %q: worker %s left before the batch was sent", m.batch.Model, w.hello.WorkerID))
+	p := &inflight{batch: m.batch, deadline: m.batch.Deadline, done: m.done}
+	if !m.w.alive.Load() {
+		// The worker left between Acquire and now: another replica runs it.
+		d.redispatch(m.w.model, p, "worker "+m.w.hello.WorkerID+" left before the batch was sent")
 		return
 	}
+	d.start(m.w, p)
+}
+
+// start sends a batch to a worker under a fresh id (a late reply to an
+// earlier attempt then matches nothing).
+func (d *Dispatcher) start(w *worker, p *inflight) {
 	d.nextID++
-	m.batch.ID = d.nextID
-	d.pending[m.batch.ID] = &inflight{w: w, deadline: m.batch.Deadline, done: m.done}
+	p.batch.ID = d.nextID
+	p.w = w
+	d.pending[p.batch.ID] = p
 	w.inflight++
-	if !d.send(w.rid, m.batch) {
+	if !d.send(w.rid, p.batch) {
 		d.remove(w, "unroutable", "cannot route to worker")
+	}
+}
+
+// redispatch runs a batch whose worker was lost on another replica, at
+// once if one has a free slot, else as soon as one has; unless the batch
+// has been lost before (it may be what kills workers) or its deadline has
+// passed, in which case it fails with why.
+func (d *Dispatcher) redispatch(m *model, p *inflight, why string) {
+	switch {
+	case d.closing:
+		p.fail(wire.Errorf(wire.KindUnavailable, "model %q: server shutting down (%s)", m.Name, why))
+		return
+	case p.tries >= maxTries:
+		p.fail(wire.Errorf(wire.KindUnavailable, "model %q: batch already re-dispatched %d time(s), not retried again: %s", m.Name, p.tries, why))
+		return
+	case p.deadline != 0 && time.Now().UnixNano() >= p.deadline:
+		p.fail(wire.Errorf(wire.KindDeadline, "model %q: %s, and the deadline has passed", m.Name, why))
+		return
+	}
+	p.tries++
+	d.metrics.redispatched.Inc()
+	if w := m.slots.take(); w != nil {
+		d.start(w, p)
+		return
+	}
+	m.retry = append(m.retry, p)
+}
+
+// serveRetries gives a free slot of w to a batch waiting for re-dispatch;
+// false if none waits.
+func (d *Dispatcher) serveRetries(w *worker) bool {
+	m := w.model
+	if len(m.retry) == 0 {
+		return false
+	}
+	p := m.retry[0]
+	m.retry[0] = nil
+	m.retry = m.retry[1:]
+	d.start(w, p)
+	return true
+}
+
+// expireRetries fails batches waiting for re-dispatch past their deadline.
+func (d *Dispatcher) expireRetries(now time.Time) {
+	for _, m := range d.order {
+		kept := m.retry[:0]
+		for _, p := range m.retry {
+			if p.deadline != 0 && now.UnixNano() >= p.deadline {
+				p.fail(wire.Errorf(wire.KindDeadline, "model %q: no replica could take the batch of a lost worker before its deadline", m.Name))
+				continue
+			}
+			kept = append(kept, p)
+		}
+		clear(m.retry[len(kept):])
+		m.retry = kept
 	}
 }
 
@@ -98,6 +161,7 @@ func (h *loopHandler) Tick(now time.Time) {
 		d.send(w.rid, &wire.Heartbeat{})
 	}
 	d.abandonLate(now)
+	d.expireRetries(now)
 }
 
 // abandonLate answers batches still running a heartbeat interval past
@@ -107,10 +171,8 @@ func (d *Dispatcher) abandonLate(now time.Time) {
 	limit := now.Add(-d.cfg.Heartbeat).UnixNano()
 	for _, p := range d.pending {
 		if p.done != nil && p.deadline != 0 && p.deadline < limit {
-			done := p.done
-			p.done = nil
 			d.metrics.abandoned.Inc()
-			done(nil, wire.Errorf(wire.KindDeadline, "model %q: worker %s did not answer the batch before its deadline", p.w.model.Name, p.w.hello.WorkerID))
+			p.fail(wire.Errorf(wire.KindDeadline, "model %q: worker %s did not answer the batch before its deadline", p.w.model.Name, p.w.hello.WorkerID))
 		}
 	}
 }
@@ -194,7 +256,11 @@ func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
 	d.setState(w, stateReady)
 	w.model.ready.Add(1)
 	d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Inc()
-	w.model.slots.put(w, int(w.hello.Capacity))
+	free := int(w.hello.Capacity)
+	for free > 0 && d.serveRetries(w) {
+		free--
+	}
+	w.model.slots.put(w, free)
 	d.log.Info("replica ready", "worker", w.hello.WorkerID, "model", m.Model)
 }
 
@@ -207,7 +273,7 @@ func (d *Dispatcher) answer(w *worker, id uint64, res *wire.Result, err error) {
 	}
 	delete(d.pending, id)
 	w.inflight--
-	if w.state == stateReady {
+	if w.state == stateReady && !d.serveRetries(w) {
 		w.model.slots.put(w, 1)
 	}
 	if p.done == nil {
@@ -236,16 +302,19 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 		d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Dec()
 	}
 	d.metrics.workers.WithLabelValues(stateNames[w.state]).Dec()
-	if w.inflight > 0 {
-		err := wire.Errorf(wire.KindUnavailable, "model %q: worker %s lost mid-batch: %s", w.model.Name, w.hello.WorkerID, reason)
-		for id, p := range d.pending {
-			if p.w == w {
-				delete(d.pending, id)
-				if p.done != nil {
-					p.done(nil, err)
-				}
+	// Its batches in flight run again elsewhere (inference is idempotent).
+	var lost []*inflight
+	for id, p := range d.pending {
+		if p.w == w {
+			delete(d.pending, id)
+			if p.done != nil { // not yet given up on
+				lost = append(lost, p)
 			}
 		}
+	}
+	why := "worker " + w.hello.WorkerID + " lost mid-batch: " + reason
+	for _, p := range lost {
+		d.redispatch(w.model, p, why)
 	}
 	level := slog.LevelWarn
 	if label == "disconnect" || label == "shutdown" {

@@ -4,13 +4,14 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the dispatcher's metrics.
 type Metrics struct {
-	workers     *prometheus.GaugeVec
-	replicas    *prometheus.GaugeVec
-	lost        *prometheus.CounterVec
-	lateReplies prometheus.Counter
-	abandoned   prometheus.Counter
-	malformed   prometheus.Counter
-	sendErrors  prometheus.Counter
+	workers      *prometheus.GaugeVec
+	replicas     *prometheus.GaugeVec
+	lost         *prometheus.CounterVec
+	lateReplies  prometheus.Counter
+	abandoned    prometheus.Counter
+	redispatched prometheus.Counter
+	malformed    prometheus.Counter
+	sendErrors   prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -27,6 +28,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gannet_late_replies_total", Help: "Worker replies for batches no longer in flight, dropped."}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gannet_batches_abandoned_total", Help: "Batches answered with a deadline error because their worker had not replied a heartbeat interval after the deadline."}),
+		redispatched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gannet_batches_redispatched_total", Help: "Batches of lost workers sent again to another replica."}),
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gannet_worker_malformed_messages_total", Help: "Messages from workers that could not be decoded."}),
 		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -36,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.workers.WithLabelValues(s)
 	}
 	if reg != nil {
-		reg.MustRegister(m.workers, m.replicas, m.lost, m.lateReplies, m.abandoned, m.malformed, m.sendErrors)
+		reg.MustRegister(m.workers, m.replicas, m.lost, m.lateReplies, m.abandoned, m.redispatched, m.malformed, m.sendErrors)
 	}
 	return m
 }

@@ -46,20 +46,27 @@ func deleteAll(ws []*worker, w *worker) []*worker {
 	return kept
 }
 
+// take returns a free entry of a live worker, or nil if there is none.
+func (s *slots) take() *worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.free) > 0 {
+		w := s.free[0]
+		s.free[0] = nil
+		s.free = s.free[1:]
+		if w.alive.Load() {
+			return w
+		}
+	}
+	return nil
+}
+
 // acquire waits for a free entry of a live worker.
 func (s *slots) acquire(ctx context.Context) (*worker, error) {
 	for {
-		s.mu.Lock()
-		for len(s.free) > 0 {
-			w := s.free[0]
-			s.free[0] = nil
-			s.free = s.free[1:]
-			if w.alive.Load() {
-				s.mu.Unlock()
-				return w, nil
-			}
+		if w := s.take(); w != nil {
+			return w, nil
 		}
-		s.mu.Unlock()
 		select {
 		case <-s.ping:
 		case <-ctx.Done():

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +20,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/gannet-ml/gannet/client"
 )
 
 // children lists the pids of pid's child processes whose command line
@@ -263,4 +268,72 @@ func matches(s *dto.Metric, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestKilledWorkersLoseNoRequest kills an MLP worker with SIGKILL every
+// 1.5 s while clients keep 8 requests in flight: every request is answered
+// exactly once, and the batches of killed workers run on the other
+// replica, so none fails.
+func TestKilledWorkersLoseNoRequest(t *testing.T) {
+	in := startServe(t, "--local-workers", "2")
+	in.waitReady(t)
+	sdk, err := client.Dial(context.Background(), in.zmq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdk.Close()
+	image := fp32Tensor("input", []int64{1, 1, 28, 28}, make([]float32, 784))
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answered, failed := 0, map[string]int{}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// The server must answer within 5 s; the client waits 30.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := sdk.Infer(ctx, "fashion-mnist-mlp", []client.Tensor{image}, client.WithTimeout(5*time.Second))
+				cancel()
+				mu.Lock()
+				answered++
+				if err != nil {
+					failed[err.Error()]++
+				}
+				mu.Unlock()
+				if errors.Is(err, context.DeadlineExceeded) {
+					t.Error("a request was never answered")
+				}
+			}
+		}()
+	}
+	kills := 0
+	for range 4 {
+		time.Sleep(1500 * time.Millisecond)
+		pids := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp")
+		if len(pids) == 0 {
+			continue
+		}
+		syscall.Kill(pids[kills%len(pids)], syscall.SIGKILL)
+		kills++
+	}
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	m := scrape(t, in)
+	t.Logf("%d requests answered, %d kills, %v re-dispatched, failures %v",
+		answered, kills, value(m, "gannet_batches_redispatched_total", nil), failed)
+	if len(failed) > 0 {
+		t.Errorf("requests failed although another replica was up: %v", failed)
+	}
+	if kills < 3 {
+		t.Fatalf("only %d workers killed", kills)
+	}
 }
