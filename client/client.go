@@ -18,6 +18,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/gannet-ml/gannet/internal/curve"
 	"github.com/gannet-ml/gannet/internal/zsock"
 	"github.com/gannet-ml/gannet/wire"
 )
@@ -40,6 +41,11 @@ var ErrClosed = errors.New("gannet client: closed")
 type Options struct {
 	// MaxMessageBytes bounds a response; 0 means 1 GiB.
 	MaxMessageBytes int64
+	// CurveServerKey, if set, secures the connection with CurveZMQ: it is
+	// the server's public key, and CurveSecretKey this client's secret key
+	// (both Z85, as `gannet keygen` makes them). The server admits the
+	// client only if its public key is in the server's authorized keys.
+	CurveServerKey, CurveSecretKey string
 }
 
 // Client is a connection to a Gannet server's client endpoint.
@@ -66,11 +72,28 @@ func Dial(ctx context.Context, endpoint string, opts ...Options) (*Client, error
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = 1 << 30
 	}
+	var secure func(*zmq.Socket) error
+	if o.CurveServerKey != "" || o.CurveSecretKey != "" {
+		server, err := curve.ReadPublic(o.CurveServerKey)
+		if err != nil {
+			return nil, fmt.Errorf("gannet client: CurveServerKey: %w", err)
+		}
+		kp, err := curve.ParseSecret(o.CurveSecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("gannet client: CurveSecretKey: %w", err)
+		}
+		secure = curve.Client(server, kp)
+	}
 	c := &Client{limit: o.MaxMessageBytes, pending: map[uint64]chan wire.ClientMessage{}}
 	loop, err := zsock.Start[outgoing](zsock.Config{
 		Type:    zmq.DEALER,
 		Connect: endpoint,
 		Setup: func(s *zmq.Socket) error {
+			if secure != nil {
+				if err := secure(s); err != nil {
+					return err
+				}
+			}
 			return s.SetMaxmsgsize(o.MaxMessageBytes)
 		},
 	}, (*handler)(c))

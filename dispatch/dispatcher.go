@@ -38,6 +38,9 @@ type Config struct {
 	MaxMessageBytes int64
 	// Models are the models to place on workers (at least one).
 	Models []Model
+	// SocketOptions, if set, is applied to the ROUTER socket before it binds
+	// (CURVE server keys, from package curve); nil means none.
+	SocketOptions func(*zmq.Socket) error
 	// Metrics; nil means none.
 	Metrics *Metrics
 	// Logger; nil means slog.Default().
@@ -199,6 +202,11 @@ func New(cfg Config) (*Dispatcher, error) {
 		Setup: func(s *zmq.Socket) error {
 			if err := s.SetRouterMandatory(1); err != nil {
 				return err
+			}
+			if cfg.SocketOptions != nil {
+				if err := cfg.SocketOptions(s); err != nil {
+					return err
+				}
 			}
 			return s.SetMaxmsgsize(cfg.MaxMessageBytes)
 		},

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
@@ -55,6 +56,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Models are the served models (at least one).
 	Models []Model
+	// ZMQSocketOptions, if set, is applied to the client endpoint's socket
+	// before it binds (CURVE server keys); nil means none.
+	ZMQSocketOptions func(*zmq.Socket) error
 	// Ready tells model readiness (required).
 	Ready Readiness
 	// Gatherer serves /metrics; nil means no /metrics.

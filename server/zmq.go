@@ -47,6 +47,11 @@ func startZMQ(s *Server) (*zmqEndpoint, error) {
 			if err := sock.SetRouterMandatory(1); err != nil {
 				return err
 			}
+			if s.cfg.ZMQSocketOptions != nil {
+				if err := s.cfg.ZMQSocketOptions(sock); err != nil {
+					return err
+				}
+			}
 			return sock.SetMaxmsgsize(s.cfg.MaxRequestBytes)
 		},
 		// Answers queued to a client that does not read are bounded: past

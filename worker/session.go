@@ -43,6 +43,11 @@ func startSession(cfg Config, dev *device) (*session, error) {
 		Connect: cfg.Connect,
 		Tick:    cfg.Heartbeat,
 		Setup: func(sock *zmq.Socket) error {
+			if cfg.SocketOptions != nil {
+				if err := cfg.SocketOptions(sock); err != nil {
+					return err
+				}
+			}
 			return sock.SetMaxmsgsize(cfg.MaxMessageBytes)
 		},
 		CloseLinger: 100 * time.Millisecond, // the goodbye DISCONNECT

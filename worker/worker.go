@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	zmq "github.com/pebbe/zmq4"
 )
 
 // Config configures a worker. Zero values are documented defaults.
@@ -38,6 +40,9 @@ type Config struct {
 	// MaxMessageBytes bounds a message from the frontend (a model file is one
 	// message); 0 means 2 GiB.
 	MaxMessageBytes int64
+	// SocketOptions, if set, is applied to each new DEALER socket before it
+	// connects (CURVE client keys, from package curve); nil means none.
+	SocketOptions func(*zmq.Socket) error
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -2,6 +2,7 @@
 //
 //	gannet serve    serve a model repository over HTTP (OIP v2) and ZeroMQ
 //	gannet worker   run a worker process that connects to a server
+//	gannet keygen   make a CurveZMQ key pair
 //	gannet version  print the version
 //
 // Run `gannet <command> -h` for a command's flags. Only this package reads
@@ -29,6 +30,8 @@ func main() {
 		err = serveCmd(args)
 	case "worker":
 		err = workerCmd(args)
+	case "keygen":
+		err = keygenCmd(args)
 	case "version", "--version", "-version":
 		fmt.Printf("gannet %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
@@ -50,6 +53,7 @@ func usage() {
 commands:
   serve    serve a model repository over HTTP (KServe OIP v2) and ZeroMQ
   worker   run a worker that connects to a server's worker port
+  keygen   make a CurveZMQ key pair (for --curve-secret-key, --authorized-keys)
   version  print the version
 
 Run 'gannet <command> -h' for the flags of a command.

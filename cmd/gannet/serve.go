@@ -33,6 +33,7 @@ type serveFlags struct {
 	maxRequestBytes               int64
 	requestTimeout, heartbeat     time.Duration
 	drainTimeout                  time.Duration
+	curveSecret, authorizedKeys   string
 	logLevel                      string
 }
 
@@ -49,6 +50,8 @@ func serveCmd(args []string) error {
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "worker heartbeat interval (dead after 3 silent ones)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, time allowed to answer requests in flight")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.curveSecret, "curve-secret-key", "", "secure both ZeroMQ endpoints with CurveZMQ: this server's secret key file (gannet keygen)")
+	fl.StringVar(&f.authorizedKeys, "authorized-keys", "", "with --curve-secret-key: file of the public keys of workers and clients let in, one per line")
 	fl.Parse(args)
 	if fl.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fl.Args())
@@ -76,6 +79,11 @@ func serve(f serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sec, err := setUpSecurity(f.curveSecret, f.authorizedKeys)
+	if err != nil {
+		return err
+	}
+	defer sec.close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -84,7 +92,8 @@ func serve(f serveFlags, log *slog.Logger) error {
 	reg.MustRegister(buildInfo)
 
 	// Start order: worker fabric, queues, endpoints, local workers.
-	dcfg := dispatch.Config{Addr: f.workerAddr, Heartbeat: f.heartbeat, Metrics: dispatch.NewMetrics(reg), Logger: log}
+	dcfg := dispatch.Config{Addr: f.workerAddr, Heartbeat: f.heartbeat, Metrics: dispatch.NewMetrics(reg), Logger: log,
+		SocketOptions: sec.serverOptions()}
 	for _, m := range repo.Models {
 		dcfg.Models = append(dcfg.Models, dispatch.Model{Name: m.Name, Version: m.Version, File: m.File, Digest: m.Digest, MaxBatchSize: m.Config.MaxBatchSize})
 	}
@@ -97,7 +106,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 	scfg := server.Config{
 		HTTPAddr: f.httpAddr, ZMQAddr: f.zmqAddr, MaxRequestBytes: f.maxRequestBytes,
 		RequestTimeout: f.requestTimeout, Ready: disp, Gatherer: reg, Metrics: server.NewMetrics(reg),
-		Version: version, Logger: log,
+		Version: version, Logger: log, ZMQSocketOptions: sec.serverOptions(),
 	}
 	for _, m := range repo.Models {
 		q, err := batching.New(batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize, Metrics: bm, Logger: log},
@@ -115,7 +124,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 		disp.Close()
 		return err
 	}
-	procs, err := startLocalWorkers(f, repo, disp.Endpoint(), log)
+	procs, err := startLocalWorkers(f, repo, disp.Endpoint(), sec.workerArgs(), log)
 	if err != nil {
 		log.Error("cannot start local workers", "err", err)
 	}
@@ -170,7 +179,7 @@ func replicasOf(d *dispatch.Dispatcher, model string) batching.Replicas {
 
 // startLocalWorkers starts --local-workers worker processes per model, as
 // children of this binary, each asking for its model.
-func startLocalWorkers(f serveFlags, repo *models.Repository, endpoint string, log *slog.Logger) ([]*supervise.Process, error) {
+func startLocalWorkers(f serveFlags, repo *models.Repository, endpoint string, extra []string, log *slog.Logger) ([]*supervise.Process, error) {
 	if f.localWorkers == 0 {
 		return nil, nil
 	}
@@ -188,7 +197,7 @@ func startLocalWorkers(f serveFlags, repo *models.Repository, endpoint string, l
 			p, err := supervise.Start(supervise.Config{
 				Name:   fmt.Sprintf("worker %s/%d", m.Name, i),
 				Path:   exe,
-				Args:   []string{"worker", "--connect", connect, "--model", m.Name, "--heartbeat", f.heartbeat.String(), "--log-level", f.logLevel},
+				Args:   append([]string{"worker", "--connect", connect, "--model", m.Name, "--heartbeat", f.heartbeat.String(), "--log-level", f.logLevel}, extra...),
 				Logger: log,
 			})
 			if err != nil {

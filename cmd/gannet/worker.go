@@ -19,7 +19,13 @@ func workerCmd(args []string) error {
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 0, "heartbeat interval (default 250ms)")
 	fs.StringVar(&cfg.ID, "id", "", "worker name in logs (default host-pid)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	serverKey := fs.String("curve-server-key", "", "the server's CurveZMQ public key (or a file holding it); with --curve-secret-key")
+	secretKey := fs.String("curve-secret-key", "", "this worker's CurveZMQ secret key file (gannet keygen); its public key must be in the server's --authorized-keys")
 	fs.Parse(args)
+	var err error
+	if cfg.SocketOptions, err = workerSecurity(*serverKey, *secretKey); err != nil {
+		return err
+	}
 	log, err := newLogger(*logLevel)
 	if err != nil {
 		return err
