@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
@@ -69,12 +70,33 @@ var (
 	pathV2     = []byte("/v2")
 	pathMetric = []byte("/metrics")
 	prefModels = []byte("/v2/models/")
+	prefHealth = []byte("/v2/health/")
+	bearer     = []byte("Bearer ")
 )
+
+// authorized checks the request's bearer token, in constant time for each
+// configured token.
+func (h *httpHandler) authorized(ctx *fasthttp.RequestCtx) bool {
+	token, ok := bytes.CutPrefix(ctx.Request.Header.Peek("Authorization"), bearer)
+	if !ok {
+		return false
+	}
+	good := 0
+	for _, t := range h.s.cfg.AuthTokens {
+		good |= subtle.ConstantTimeCompare(token, []byte(t))
+	}
+	return good == 1
+}
 
 // serve routes a request. Paths follow OIP v2:
 // /v2/models/{m}[/versions/{v}][/ready|/infer].
 func (h *httpHandler) serve(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
+	if len(h.s.cfg.AuthTokens) > 0 && !bytes.HasPrefix(path, prefHealth) && !h.authorized(ctx) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="gannet"`)
+		writeError(ctx, http.StatusUnauthorized, "missing or invalid bearer token (Authorization: Bearer <token>)")
+		return
+	}
 	switch {
 	case bytes.HasPrefix(path, prefModels):
 		h.model(ctx, path[len(prefModels):])

@@ -59,6 +59,10 @@ type Config struct {
 	// ZMQSocketOptions, if set, is applied to the client endpoint's socket
 	// before it binds (CURVE server keys); nil means none.
 	ZMQSocketOptions func(*zmq.Socket) error
+	// AuthTokens, if any, are the bearer tokens HTTP requests must carry
+	// (Authorization: Bearer <token>); health endpoints are exempt. Empty
+	// means no HTTP authentication.
+	AuthTokens []string
 	// Ready tells model readiness (required).
 	Ready Readiness
 	// Gatherer serves /metrics; nil means no /metrics.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,4 +105,35 @@ func TestCurve(t *testing.T) {
 			t.Fatalf("%d %s", code, body)
 		}
 	})
+}
+
+// TestBearerToken: with --auth-token-file, HTTP requests need a listed
+// token, except health checks.
+func TestBearerToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(file, []byte("# clients\nsecret-token-number-one\nsecret-token-number-two\n"), 0o600)
+	in := startServe(t, "--auth-token-file", file)
+	in.waitReady(t) // health endpoints need no token
+	path := "/v2/models/fashion-mnist-mlp/infer"
+	body := jsonImage(make([]float32, 784))
+	for _, h := range []map[string]string{nil, {"Authorization": "Bearer wrong-token-of-some-length"}, {"Authorization": "secret-token-number-one"}} {
+		code, header, resp := in.post(t, path, body, h)
+		if code != 401 || !strings.Contains(string(resp), "bearer token") || header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%v: %d %s", h, code, resp)
+		}
+	}
+	for _, tok := range []string{"secret-token-number-one", "secret-token-number-two"} {
+		if code, _, resp := in.post(t, path, body, map[string]string{"Authorization": "Bearer " + tok}); code != 200 {
+			t.Errorf("token %s: %d %s", tok, code, resp)
+		}
+	}
+	req, _ := http.NewRequest("GET", in.http+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("/metrics without a token: %d", resp.StatusCode)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	zmq "github.com/pebbe/zmq4"
 
@@ -120,4 +121,29 @@ func keygenCmd(args []string) error {
 	}
 	fmt.Printf("wrote %s.key (secret) and %s.pub (public: %s)\n", *out, *out, kp.Public)
 	return nil
+}
+
+// readTokens reads --auth-token-file: one bearer token per line; blank
+// lines and # comments are ignored. "" means no file, no tokens.
+func readTokens(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tokens []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			if len(line) < 16 {
+				return nil, fmt.Errorf("%s: a token shorter than 16 characters", path)
+			}
+			tokens = append(tokens, line)
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("%s: no tokens", path)
+	}
+	return tokens, nil
 }

@@ -34,6 +34,7 @@ type serveFlags struct {
 	requestTimeout, heartbeat     time.Duration
 	drainTimeout                  time.Duration
 	curveSecret, authorizedKeys   string
+	authTokenFile                 string
 	logLevel                      string
 }
 
@@ -50,6 +51,7 @@ func serveCmd(args []string) error {
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "worker heartbeat interval (dead after 3 silent ones)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, time allowed to answer requests in flight")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.authTokenFile, "auth-token-file", "", "HTTP requests (but health checks) must carry Authorization: Bearer <a token of this file>, one per line")
 	fl.StringVar(&f.curveSecret, "curve-secret-key", "", "secure both ZeroMQ endpoints with CurveZMQ: this server's secret key file (gannet keygen)")
 	fl.StringVar(&f.authorizedKeys, "authorized-keys", "", "with --curve-secret-key: file of the public keys of workers and clients let in, one per line")
 	fl.Parse(args)
@@ -76,6 +78,10 @@ func serve(f serveFlags, log *slog.Logger) error {
 		fsys = os.DirFS(f.repo)
 	}
 	repo, err := models.Open(fsys)
+	if err != nil {
+		return err
+	}
+	tokens, err := readTokens(f.authTokenFile)
 	if err != nil {
 		return err
 	}
@@ -106,7 +112,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 	scfg := server.Config{
 		HTTPAddr: f.httpAddr, ZMQAddr: f.zmqAddr, MaxRequestBytes: f.maxRequestBytes,
 		RequestTimeout: f.requestTimeout, Ready: disp, Gatherer: reg, Metrics: server.NewMetrics(reg),
-		Version: version, Logger: log, ZMQSocketOptions: sec.serverOptions(),
+		Version: version, Logger: log, ZMQSocketOptions: sec.serverOptions(), AuthTokens: tokens,
 	}
 	for _, m := range repo.Models {
 		q, err := batching.New(batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize, Metrics: bm, Logger: log},
