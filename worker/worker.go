@@ -3,7 +3,7 @@
 // loads the model the frontend sends (content-addressed by SHA-256),
 // runs batches on its device goroutine and replies with results, and keeps
 // heartbeats going both ways. When the frontend goes silent or says
-// DISCONNECT, it reconnects with backoff on a fresh socket and says HELLO
+// DISCONNECT, it reconnects with backoff (250 ms to 1 s) on a fresh socket and says HELLO
 // again; models already compiled are kept, so the frontend need not resend
 // them.
 //
@@ -91,7 +91,10 @@ func Run(ctx context.Context, cfg Config) error {
 	dev := newDevice(cfg)
 	defer dev.stop()
 
-	const minBackoff, maxBackoff = 250 * time.Millisecond, 8 * time.Second
+	// The backoff is capped low so that a restarted frontend sees its
+	// workers again within about 2 s (a session gives up after Liveness
+	// silent intervals, then waits the backoff); attempts are cheap.
+	const minBackoff, maxBackoff = 250 * time.Millisecond, time.Second
 	backoff := minBackoff
 	for {
 		s, err := startSession(cfg, dev)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,5 +336,98 @@ func TestKilledWorkersLoseNoRequest(t *testing.T) {
 	}
 	if kills < 3 {
 		t.Fatalf("only %d workers killed", kills)
+	}
+}
+
+// TestWorkersComeBackAfterAFrontendRestart: workers started by hand
+// re-register with a restarted `gannet serve` within 2 s.
+func TestWorkersComeBackAfterAFrontendRestart(t *testing.T) {
+	in := startServe(t, "--local-workers", "0")
+	for _, m := range builtinModels {
+		w := exec.Command(gannetBinary(t), "worker", "--connect", in.workerAddr, "--model", m)
+		w.Stdout, w.Stderr = in.log, in.log
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Process.Kill(); w.Wait() })
+	}
+	in.waitReady(t)
+	in.stop(t)
+	time.Sleep(time.Second) // the frontend is away for a while
+	again := startServeOn(t, in.ports, "--local-workers", "0")
+	start := time.Now()
+	again.waitReady(t)
+	took := time.Since(start)
+	t.Logf("workers re-registered %v after the restart", took.Round(time.Millisecond))
+	if took > 2*time.Second {
+		t.Errorf("workers took %v to come back, want <= 2s", took)
+	}
+}
+
+// TestStoppedWorkerIsEvictedAndReturns: a worker frozen with SIGSTOP is
+// evicted, its batch runs elsewhere, and after SIGCONT its late reply is
+// dropped and it registers again; no request fails or is answered twice.
+func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
+	in := startServe(t, "--local-workers", "2")
+	in.waitReady(t)
+	sdk, err := client.Dial(context.Background(), in.zmq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdk.Close()
+	image := fp32Tensor("input", []int64{1, 1, 28, 28}, make([]float32, 784))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answered, failed := 0, 0
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := sdk.Infer(ctx, "fashion-mnist-mlp", []client.Tensor{image}, client.WithTimeout(10*time.Second))
+				cancel()
+				mu.Lock()
+				answered++
+				if err != nil {
+					failed++
+					t.Errorf("request failed: %v", err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	pids := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp")
+	if len(pids) != 2 {
+		t.Fatalf("MLP workers %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGSTOP)
+	time.Sleep(3 * time.Second)
+	syscall.Kill(pids[0], syscall.SIGCONT)
+	// It notices it was dropped and registers again: two ready replicas.
+	deadline := time.Now().Add(10 * time.Second)
+	for value(scrape(t, in), "gannet_replicas", map[string]string{"model": "fashion-mnist-mlp", "state": "ready"}) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped worker did not come back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	m := scrape(t, in)
+	t.Logf("%d requests, %d failed; lost workers %v, re-dispatched %v, late replies dropped %v", answered, failed,
+		value(m, "gannet_workers_lost_total", nil), value(m, "gannet_batches_redispatched_total", nil), value(m, "gannet_late_replies_total", nil))
+	if value(m, "gannet_workers_lost_total", map[string]string{"reason": "heartbeat"}) < 1 {
+		t.Error("the stopped worker was not evicted for missing heartbeats")
+	}
+	if pids2 := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp"); !slices.Contains(pids2, pids[0]) {
+		t.Error("the stopped worker was restarted rather than readmitted")
 	}
 }

@@ -63,6 +63,7 @@ func freePort(t testing.TB) int {
 
 // instance is a running `gannet serve`.
 type instance struct {
+	ports      [3]int
 	cmd        *exec.Cmd
 	http       string // base URL
 	zmq        string // client endpoint
@@ -70,6 +71,7 @@ type instance struct {
 	log        *syncBuffer
 	exited     chan struct{}
 	exitErr    error
+	stopOnce   sync.Once
 }
 
 type syncBuffer struct {
@@ -93,9 +95,16 @@ func (s *syncBuffer) String() string {
 // live. Cleanup sends SIGTERM and checks the exit status is 0.
 func startServe(t testing.TB, extra ...string) *instance {
 	t.Helper()
+	return startServeOn(t, [3]int{freePort(t), freePort(t), freePort(t)}, extra...)
+}
+
+// startServeOn is startServe on given HTTP, SDK and worker ports.
+func startServeOn(t testing.TB, ports [3]int, extra ...string) *instance {
+	t.Helper()
 	bin := gannetBinary(t)
-	hp, zp, wp := freePort(t), freePort(t), freePort(t)
+	hp, zp, wp := ports[0], ports[1], ports[2]
 	in := &instance{
+		ports:      ports,
 		http:       fmt.Sprintf("http://127.0.0.1:%d", hp),
 		zmq:        fmt.Sprintf("tcp://127.0.0.1:%d", zp),
 		workerAddr: fmt.Sprintf("tcp://127.0.0.1:%d", wp),
@@ -116,7 +125,14 @@ func startServe(t testing.TB, extra ...string) *instance {
 		in.exitErr = in.cmd.Wait()
 		close(in.exited)
 	}()
-	t.Cleanup(func() {
+	t.Cleanup(func() { in.stop(t) })
+	in.waitStatus(t, "/v2/health/live", 200, 30*time.Second)
+	return in
+}
+
+// stop sends SIGTERM and checks the server exits 0 within 30 s (once).
+func (in *instance) stop(t testing.TB) {
+	in.stopOnce.Do(func() {
 		in.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-in.exited:
@@ -131,8 +147,6 @@ func startServe(t testing.TB, extra ...string) *instance {
 			t.Logf("server log:\n%s", in.log)
 		}
 	})
-	in.waitStatus(t, "/v2/health/live", 200, 30*time.Second)
-	return in
 }
 
 // waitStatus polls a GET endpoint until it answers want.
