@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -429,5 +430,60 @@ func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 	}
 	if pids2 := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp"); !slices.Contains(pids2, pids[0]) {
 		t.Error("the stopped worker was restarted rather than readmitted")
+	}
+}
+
+// TestSIGTERMAnswersRequestsInFlight: six requests in flight, then
+// SIGTERM: all six are answered, new connections are refused, exit 0.
+func TestSIGTERMAnswersRequestsInFlight(t *testing.T) {
+	in := startServe(t)
+	in.waitReady(t)
+	// Six batches of 32 images for the CNN: some 200 ms of work for one
+	// worker, so most are still queued or running at the SIGTERM.
+	const rows = 32
+	hdr := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[%d,1,28,28],"datatype":"FP32","parameters":{"binary_data_size":%d}}]}`, rows, rows*784*4)
+	body := append([]byte(hdr), make([]byte, rows*784*4)...)
+	type result struct {
+		code int
+		at   time.Time
+	}
+	results := make(chan result, 6)
+	for range 6 {
+		go func() {
+			code, _, _ := in.post(t, "/v2/models/fashion-mnist-cnn/infer", body, map[string]string{"Inference-Header-Content-Length": strconv.Itoa(len(hdr))})
+			results <- result{code, time.Now()}
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	sigterm := time.Now()
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	after := 0
+	for range 6 {
+		r := <-results
+		if r.code != 200 {
+			t.Errorf("request in flight at SIGTERM: %d", r.code)
+		}
+		if r.at.After(sigterm) {
+			after++
+		}
+	}
+	t.Logf("%d of 6 answered after the SIGTERM", after)
+	if after == 0 {
+		t.Error("every request was answered before the SIGTERM: the test proves nothing")
+	}
+	// New requests are refused: the listener is closed.
+	if resp, err := http.Post(in.http+"/v2/models/fashion-mnist-cnn/infer", "application/json", bytes.NewReader(jsonImage(make([]float32, 784)))); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("a new request was served after SIGTERM")
+		}
+	}
+	select {
+	case <-in.exited:
+		if in.exitErr != nil {
+			t.Errorf("exit: %v", in.exitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30 s of SIGTERM")
 	}
 }
