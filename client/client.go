@@ -55,7 +55,15 @@ type Client struct {
 	limit  int64
 
 	mu      sync.Mutex // guards pending
-	pending map[uint64]chan wire.ClientMessage
+	pending map[uint64]*call
+
+	connects int // loop goroutine only: connections made so far
+}
+
+// call is a request waiting for its answer.
+type call struct {
+	ch     chan wire.ClientMessage // cap 1
+	frames [][]byte                // to send it again after a reconnect
 }
 
 // Dial connects to endpoint (e.g. "tcp://localhost:5555"). ZeroMQ connects
@@ -84,10 +92,11 @@ func Dial(ctx context.Context, endpoint string, opts ...Options) (*Client, error
 		}
 		secure = curve.Client(server, kp)
 	}
-	c := &Client{limit: o.MaxMessageBytes, pending: map[uint64]chan wire.ClientMessage{}}
+	c := &Client{limit: o.MaxMessageBytes, pending: map[uint64]*call{}}
 	loop, err := zsock.Start[outgoing](zsock.Config{
 		Type:    zmq.DEALER,
 		Connect: endpoint,
+		Monitor: zmq.EVENT_CONNECTED,
 		Setup: func(s *zmq.Socket) error {
 			if secure != nil {
 				if err := secure(s); err != nil {
@@ -129,10 +138,12 @@ func WithPriority(p int32) InferOption { return func(r *wire.Request) { r.Priori
 
 // Infer runs the model on inputs and returns its outputs. The server's
 // deadline for the request is ctx's deadline; ctx ending makes Infer return
-// ctx.Err() at once (a late answer is dropped). Give ctx a deadline: a
-// request the server never answers (it restarted, or dropped a message over
-// its size limit) is otherwise waited for forever. inputs must not be
-// changed until Infer returns. Server-side failures are *Error values.
+// ctx.Err() at once (a late answer is dropped). When the connection is made
+// anew (the server restarted), pending requests are sent again. Still, give
+// ctx a deadline: a request the server never answers (a message over its
+// size limit is dropped with the connection) is otherwise waited for
+// forever. inputs must not be changed until Infer returns. Server-side
+// failures are *Error values.
 func (c *Client) Infer(ctx context.Context, model string, inputs []Tensor, opts ...InferOption) ([]Tensor, error) {
 	req := &wire.Request{ID: c.nextID.Add(1), Model: model, Inputs: inputs}
 	if dl, ok := ctx.Deadline(); ok {
@@ -148,20 +159,20 @@ func (c *Client) Infer(ctx context.Context, model string, inputs []Tensor, opts 
 	if err := req.Check(); err != nil {
 		return nil, &Error{Kind: wire.KindInvalid, Msg: "gannet client: " + err.Error()}
 	}
-	ch := make(chan wire.ClientMessage, 1)
+	cl := &call{ch: make(chan wire.ClientMessage, 1), frames: req.AppendFrames(nil)}
 	c.mu.Lock()
 	if c.pending == nil {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	c.pending[req.ID] = ch
+	c.pending[req.ID] = cl
 	c.mu.Unlock()
-	if err := c.loop.Post(outgoing{id: req.ID, frames: req.AppendFrames(nil)}); err != nil {
+	if err := c.loop.Post(outgoing{id: req.ID, frames: cl.frames}); err != nil {
 		c.forget(req.ID)
 		return nil, ErrClosed
 	}
 	select {
-	case msg, ok := <-ch:
+	case msg, ok := <-cl.ch:
 		if !ok {
 			return nil, ErrClosed
 		}
@@ -189,8 +200,8 @@ func (c *Client) forget(id uint64) {
 func (c *Client) Close() error {
 	c.loop.Close()
 	c.mu.Lock()
-	for _, ch := range c.pending {
-		close(ch)
+	for _, cl := range c.pending {
+		close(cl.ch)
 	}
 	c.pending = nil
 	c.mu.Unlock()
@@ -219,11 +230,11 @@ func (h *handler) Recv(frames [][]byte) {
 
 func (c *Client) deliver(id uint64, msg wire.ClientMessage) {
 	c.mu.Lock()
-	ch := c.pending[id]
+	cl := c.pending[id]
 	delete(c.pending, id)
 	c.mu.Unlock()
-	if ch != nil {
-		ch <- msg // cap 1, one answer per id: never blocks
+	if cl != nil {
+		cl.ch <- msg // cap 1, one answer per id: never blocks
 	}
 }
 
@@ -252,3 +263,20 @@ func (h *handler) Mail(o outgoing) {
 }
 
 func (h *handler) Tick(time.Time) {}
+
+// Event sends every pending request again when the connection is made
+// anew (the server restarted, or the connection broke): requests the old
+// connection carried may be lost. Inference is idempotent; if both the
+// old and the new answer arrive, the second matches nothing and is dropped.
+func (h *handler) Event(e zmq.Event, _ string) {
+	c := (*Client)(h)
+	c.connects++
+	if e != zmq.EVENT_CONNECTED || c.connects == 1 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.pending {
+		c.loop.Send(cl.frames) // failures: the request waits for its context
+	}
+}

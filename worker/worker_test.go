@@ -86,9 +86,12 @@ func TestWorkerProtocol(t *testing.T) {
 	go func() {
 		ran <- Run(ctx, Config{Connect: ep, Model: "mlp", Capacity: 2, Heartbeat: 100 * time.Millisecond, ID: "w-test"})
 	}()
+	finished := false
 	defer func() {
 		cancel()
-		<-ran
+		if !finished {
+			<-ran
+		}
 	}()
 
 	hello, ok := fe.recv().(*wire.Hello)
@@ -183,10 +186,10 @@ func TestWorkerProtocol(t *testing.T) {
 	if d, ok := fe.recv().(*wire.Disconnect); !ok || !strings.Contains(d.Reason, "shutting down") {
 		t.Fatalf("no DISCONNECT on shutdown: %+v", d)
 	}
+	finished = true
 	if err := <-ran; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	ran <- nil
 }
 
 func TestWorkerReconnectsWhenTheFrontendIsSilent(t *testing.T) {

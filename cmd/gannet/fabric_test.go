@@ -487,3 +487,35 @@ func TestSIGTERMAnswersRequestsInFlight(t *testing.T) {
 		t.Fatal("no exit within 30 s of SIGTERM")
 	}
 }
+
+// TestSDKResendsAfterAFrontendCrash: the server is killed with requests in
+// flight; once it is back, the SDK, seeing a new connection, sends its
+// pending requests again and each is answered within its deadline.
+func TestSDKResendsAfterAFrontendCrash(t *testing.T) {
+	in := startServe(t)
+	in.waitReady(t)
+	sdk, err := client.Dial(context.Background(), in.zmq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdk.Close()
+	batch := fp32Tensor("input", []int64{32, 1, 28, 28}, make([]float32, 32*784))
+	errs := make(chan error, 6)
+	for range 6 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, err := sdk.Infer(ctx, "fashion-mnist-cnn", []client.Tensor{batch})
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	in.kill(t) // requests in its queue and on its worker are gone
+	again := startServeOn(t, in.ports)
+	again.waitReady(t)
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Errorf("request across the crash: %v", err)
+		}
+	}
+}

@@ -130,6 +130,15 @@ func startServeOn(t testing.TB, ports [3]int, extra ...string) *instance {
 	return in
 }
 
+// kill kills the server with SIGKILL and waits for it; its cleanup then
+// checks nothing.
+func (in *instance) kill(t testing.TB) {
+	in.stopOnce.Do(func() {
+		in.cmd.Process.Kill()
+		<-in.exited
+	})
+}
+
 // stop sends SIGTERM and checks the server exits 0 within 30 s (once).
 func (in *instance) stop(t testing.TB) {
 	in.stopOnce.Do(func() {

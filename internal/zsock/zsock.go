@@ -54,6 +54,15 @@ type Config struct {
 	// CloseLinger is how long a message sent just before Close may still
 	// take to leave (LINGER at close); 0 means none.
 	CloseLinger time.Duration
+	// Monitor selects socket events (zmq.EVENT_CONNECTED, ...) to hand to
+	// the Handler, which must then implement EventHandler; 0 means none.
+	Monitor zmq.Event
+}
+
+// EventHandler receives the socket events selected by Config.Monitor, on
+// the owner goroutine.
+type EventHandler interface {
+	Event(e zmq.Event, addr string)
 }
 
 // Validate reports a config that cannot work.
@@ -213,9 +222,20 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		ready <- err
 		return
 	}
+	fds := []unix.PollFd{{Fd: int32(zfd), Events: unix.POLLIN}, {Fd: int32(l.wakeR), Events: unix.POLLIN}}
+	var mon *zmq.Socket // the PAIR end of the socket's monitor, also ours
+	events, _ := h.(EventHandler)
+	if cfg.Monitor != 0 {
+		if mon, err = l.monitor(sock, cfg.Monitor); err != nil || events == nil {
+			ready <- fmt.Errorf("zsock: monitor: %v (the Handler must implement EventHandler)", err)
+			return
+		}
+		defer mon.Close() // before the socket closes: its last events are not needed
+		mfd, _ := mon.GetFd()
+		fds = append(fds, unix.PollFd{Fd: int32(mfd), Events: unix.POLLIN})
+	}
 	ready <- nil
 
-	fds := []unix.PollFd{{Fd: int32(zfd), Events: unix.POLLIN}, {Fd: int32(l.wakeR), Events: unix.POLLIN}}
 	var drain [64]byte
 	var nextTick time.Time
 	if cfg.Tick > 0 {
@@ -225,6 +245,15 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		// ZMQ_FD is edge-triggered: it says "events may have changed", so
 		// receive until nothing is ready.
 		l.recvAll(sock, h)
+		if mon != nil {
+			for {
+				e, addr, _, err := mon.RecvEvent(zmq.DONTWAIT)
+				if err != nil {
+					break
+				}
+				events.Event(e, addr)
+			}
+		}
 		// Empty the pipe, then clear the flag, then drain: a Post that
 		// finds the flag clear writes a byte this poll will see.
 		for {
@@ -251,6 +280,11 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		if ev, err := sock.GetEvents(); err == nil && ev&zmq.POLLIN != 0 || len(l.mail) > 0 {
 			continue
 		}
+		if mon != nil {
+			if ev, err := mon.GetEvents(); err == nil && ev&zmq.POLLIN != 0 {
+				continue
+			}
+		}
 		timeout := -1
 		if cfg.Tick > 0 {
 			// poll(2) counts whole milliseconds: round up, never spin.
@@ -260,6 +294,26 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 			time.Sleep(time.Millisecond) // not expected; never spin
 		}
 	}
+}
+
+var monitorSeq atomic.Uint64
+
+// monitor starts sock's monitor and connects a PAIR socket to it.
+func (l *Loop[M]) monitor(sock *zmq.Socket, events zmq.Event) (*zmq.Socket, error) {
+	addr := fmt.Sprintf("inproc://zsock-monitor-%d", monitorSeq.Add(1))
+	if err := sock.Monitor(addr, events); err != nil {
+		return nil, err
+	}
+	mon, err := zmq.NewSocket(zmq.PAIR)
+	if err != nil {
+		return nil, err
+	}
+	mon.SetLinger(0)
+	if err := mon.Connect(addr); err != nil {
+		mon.Close()
+		return nil, err
+	}
+	return mon, nil
 }
 
 func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {

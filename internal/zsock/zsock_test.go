@@ -204,3 +204,49 @@ func (a *atomicInt) load() int {
 	defer a.mu.Unlock()
 	return a.n
 }
+
+// watcher records monitor events.
+type watcher struct{ events chan zmq.Event }
+
+func (w *watcher) Recv([][]byte)               {}
+func (w *watcher) Mail(struct{})               {}
+func (w *watcher) Tick(time.Time)              {}
+func (w *watcher) Event(e zmq.Event, _ string) { w.events <- e }
+
+func TestMonitorReportsConnections(t *testing.T) {
+	router := &echoRouter{}
+	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.l = rl
+	w := &watcher{events: make(chan zmq.Event, 8)}
+	l, err := Start[struct{}](Config{Type: zmq.DEALER, Connect: rl.Endpoint(), Monitor: zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := func(e zmq.Event) {
+		t.Helper()
+		select {
+		case got := <-w.events:
+			if got != e {
+				t.Fatalf("event %v, want %v", got, e)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %v event", e)
+		}
+	}
+	want(zmq.EVENT_CONNECTED)
+	rl.Close()
+	want(zmq.EVENT_DISCONNECTED)
+	if _, err := Start[struct{}](Config{Type: zmq.DEALER, Connect: "tcp://127.0.0.1:1", Monitor: zmq.EVENT_CONNECTED}, &counterless{}); err == nil {
+		t.Fatal("Monitor accepted with a Handler that takes no events")
+	}
+}
+
+type counterless struct{}
+
+func (counterless) Recv([][]byte)  {}
+func (counterless) Mail(struct{})  {}
+func (counterless) Tick(time.Time) {}
