@@ -410,7 +410,20 @@ func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 		t.Fatalf("MLP workers %v", pids)
 	}
 	syscall.Kill(pids[0], syscall.SIGSTOP)
-	time.Sleep(3 * time.Second)
+	stopped := time.Now()
+	lost := map[string]string{"reason": "heartbeat"}
+	for value(scrape(t, in), "gannet_workers_lost_total", lost) < 1 {
+		if time.Since(stopped) > 10*time.Second {
+			t.Fatal("the stopped worker was never evicted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	detect := time.Since(stopped)
+	t.Logf("frozen worker evicted after %v", detect.Round(time.Millisecond))
+	if detect > 2*time.Second { // 3 heartbeats of 250 ms, checked every 250 ms: about 1 s
+		t.Errorf("eviction took %v", detect)
+	}
+	time.Sleep(3*time.Second - detect)
 	syscall.Kill(pids[0], syscall.SIGCONT)
 	// It notices it was dropped and registers again: two ready replicas.
 	deadline := time.Now().Add(10 * time.Second)
