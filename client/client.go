@@ -57,7 +57,7 @@ type Client struct {
 	mu      sync.Mutex // guards pending
 	pending map[uint64]*call
 
-	connects int // loop goroutine only: connections made so far
+	broken bool // loop goroutine only: the connection broke since it was last made
 }
 
 // call is a request waiting for its answer.
@@ -96,7 +96,7 @@ func Dial(ctx context.Context, endpoint string, opts ...Options) (*Client, error
 	loop, err := zsock.Start[outgoing](zsock.Config{
 		Type:    zmq.DEALER,
 		Connect: endpoint,
-		Monitor: zmq.EVENT_CONNECTED,
+		Monitor: zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED,
 		Setup: func(s *zmq.Socket) error {
 			if secure != nil {
 				if err := secure(s); err != nil {
@@ -270,10 +270,14 @@ func (h *handler) Tick(time.Time) {}
 // old and the new answer arrive, the second matches nothing and is dropped.
 func (h *handler) Event(e zmq.Event, _ string) {
 	c := (*Client)(h)
-	c.connects++
-	if e != zmq.EVENT_CONNECTED || c.connects == 1 {
+	if e == zmq.EVENT_DISCONNECTED {
+		c.broken = true
 		return
 	}
+	if e != zmq.EVENT_CONNECTED || !c.broken {
+		return
+	}
+	c.broken = false
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cl := range c.pending {

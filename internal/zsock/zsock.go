@@ -205,7 +205,12 @@ func (l *Loop[M]) SendErrors() uint64 { return l.sendErrs.Load() }
 
 func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 	defer close(l.exited)
-	sock, err := l.open(cfg)
+	events, _ := h.(EventHandler)
+	if cfg.Monitor != 0 && events == nil {
+		ready <- errors.New("zsock: Config.Monitor set but the Handler does not implement EventHandler")
+		return
+	}
+	sock, mon, err := l.open(cfg)
 	if err != nil {
 		ready <- err
 		return
@@ -223,13 +228,7 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		return
 	}
 	fds := []unix.PollFd{{Fd: int32(zfd), Events: unix.POLLIN}, {Fd: int32(l.wakeR), Events: unix.POLLIN}}
-	var mon *zmq.Socket // the PAIR end of the socket's monitor, also ours
-	events, _ := h.(EventHandler)
-	if cfg.Monitor != 0 {
-		if mon, err = l.monitor(sock, cfg.Monitor); err != nil || events == nil {
-			ready <- fmt.Errorf("zsock: monitor: %v (the Handler must implement EventHandler)", err)
-			return
-		}
+	if mon != nil { // the PAIR end of the socket's monitor, also ours
 		defer mon.Close() // before the socket closes: its last events are not needed
 		mfd, _ := mon.GetFd()
 		fds = append(fds, unix.PollFd{Fd: int32(mfd), Events: unix.POLLIN})
@@ -316,10 +315,12 @@ func (l *Loop[M]) monitor(sock *zmq.Socket, events zmq.Event) (*zmq.Socket, erro
 	return mon, nil
 }
 
-func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
-	sock, err := zmq.NewSocket(cfg.Type)
+// open makes the socket, sets its options, starts its monitor (before
+// binding or connecting, so that no event is missed), and binds or connects.
+func (l *Loop[M]) open(cfg Config) (sock, mon *zmq.Socket, err error) {
+	sock, err = zmq.NewSocket(cfg.Type)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = sock.SetLinger(0)
 	if err == nil {
@@ -327,6 +328,9 @@ func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
 	}
 	if err == nil && cfg.Setup != nil {
 		err = cfg.Setup(sock)
+	}
+	if err == nil && cfg.Monitor != 0 {
+		mon, err = l.monitor(sock, cfg.Monitor)
 	}
 	if err == nil {
 		if cfg.Bind != "" {
@@ -339,10 +343,13 @@ func (l *Loop[M]) open(cfg Config) (*zmq.Socket, error) {
 		l.endpoint, err = sock.GetLastEndpoint()
 	}
 	if err != nil {
+		if mon != nil {
+			mon.Close()
+		}
 		sock.Close()
-		return nil, fmt.Errorf("zsock: %s %s: %w", cfg.Type, cfg.Bind+cfg.Connect, err)
+		return nil, nil, fmt.Errorf("zsock: %s %s: %w", cfg.Type, cfg.Bind+cfg.Connect, err)
 	}
-	return sock, nil
+	return sock, mon, nil
 }
 
 // recvAll receives until the socket has nothing ready; the caller checks
