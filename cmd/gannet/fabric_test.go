@@ -284,38 +284,7 @@ func TestKilledWorkersLoseNoRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sdk.Close()
-	image := fp32Tensor("input", []int64{1, 1, 28, 28}, make([]float32, 784))
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	answered, failed := 0, map[string]int{}
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				// The server must answer within 5 s; the client waits 30.
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := sdk.Infer(ctx, "fashion-mnist-mlp", []client.Tensor{image}, client.WithTimeout(5*time.Second))
-				cancel()
-				mu.Lock()
-				answered++
-				if err != nil {
-					failed[err.Error()]++
-				}
-				mu.Unlock()
-				if errors.Is(err, context.DeadlineExceeded) {
-					t.Error("a request was never answered")
-				}
-			}
-		}()
-	}
+	finish := keepBusy(t, sdk, 8, 5*time.Second)
 	kills := 0
 	for range 4 {
 		time.Sleep(1500 * time.Millisecond)
@@ -327,8 +296,7 @@ func TestKilledWorkersLoseNoRequest(t *testing.T) {
 		kills++
 	}
 	time.Sleep(1500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	answered, failed := finish()
 	m := scrape(t, in)
 	t.Logf("%d requests answered, %d kills, %v re-dispatched, failures %v",
 		answered, kills, value(m, "gannet_batches_redispatched_total", nil), failed)
@@ -376,34 +344,7 @@ func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sdk.Close()
-	image := fp32Tensor("input", []int64{1, 1, 28, 28}, make([]float32, 784))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	answered, failed := 0, 0
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := sdk.Infer(ctx, "fashion-mnist-mlp", []client.Tensor{image}, client.WithTimeout(10*time.Second))
-				cancel()
-				mu.Lock()
-				answered++
-				if err != nil {
-					failed++
-					t.Errorf("request failed: %v", err)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	finish := keepBusy(t, sdk, 4, 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	pids := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp")
 	if len(pids) != 2 {
@@ -433,10 +374,12 @@ func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	answered, failed := finish()
+	if len(failed) > 0 {
+		t.Errorf("requests failed: %v", failed)
+	}
 	m := scrape(t, in)
-	t.Logf("%d requests, %d failed; lost workers %v, re-dispatched %v, late replies dropped %v", answered, failed,
+	t.Logf("%d requests, %d failed; lost workers %v, re-dispatched %v, late replies dropped %v", answered, len(failed),
 		value(m, "gannet_workers_lost_total", nil), value(m, "gannet_batches_redispatched_total", nil), value(m, "gannet_late_replies_total", nil))
 	if value(m, "gannet_workers_lost_total", map[string]string{"reason": "heartbeat"}) < 1 {
 		t.Error("the stopped worker was not evicted for missing heartbeats")
@@ -530,5 +473,48 @@ func TestSDKResendsAfterAFrontendCrash(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Errorf("request across the crash: %v", err)
 		}
+	}
+}
+
+// keepBusy runs n SDK clients in a closed loop on the MLP (each request
+// with a server deadline of timeout, the client waiting 30 s) until the
+// returned function is called; that function returns how many requests were
+// answered and the failures by message. A request never answered at all is
+// a test error.
+func keepBusy(t *testing.T, sdk *client.Client, n int, timeout time.Duration) func() (int, map[string]int) {
+	image := fp32Tensor("input", []int64{1, 1, 28, 28}, make([]float32, 784))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards answered and failed
+	answered, failed := 0, map[string]int{}
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := sdk.Infer(ctx, "fashion-mnist-mlp", []client.Tensor{image}, client.WithTimeout(timeout))
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) {
+					t.Error("a request was never answered")
+				}
+				mu.Lock()
+				answered++
+				if err != nil {
+					failed[err.Error()]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	return func() (int, map[string]int) {
+		close(stop)
+		wg.Wait()
+		return answered, failed
 	}
 }
