@@ -127,11 +127,7 @@ func TestBadInput(t *testing.T) {
 func TestBadInputSDK(t *testing.T) {
 	in := startServe(t)
 	in.waitReady(t)
-	c, err := client.Dial(withTimeout(t, time.Minute), in.zmq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := in.dial(t)
 	good := fp32Tensor("input", []int64{1, 1, 28, 28}, make([]float32, 784))
 	tests := []struct {
 		name   string

@@ -20,11 +20,7 @@ func BenchmarkServe(b *testing.B) {
 	in := startServe(b, "--log-level", "warn")
 	in.waitReady(b)
 	images, _ := testImages(b, 1)
-	sdk, err := client.Dial(context.Background(), in.zmq)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sdk.Close()
+	sdk := in.dial(b)
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	for _, model := range builtinModels {
 		path := in.http + "/v2/models/" + model + "/infer"

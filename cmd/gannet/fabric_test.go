@@ -279,11 +279,7 @@ func matches(s *dto.Metric, labels map[string]string) bool {
 func TestKilledWorkersLoseNoRequest(t *testing.T) {
 	in := startServe(t, "--local-workers", "2")
 	in.waitReady(t)
-	sdk, err := client.Dial(context.Background(), in.zmq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdk.Close()
+	sdk := in.dial(t)
 	finish := keepBusy(t, sdk, 8, 5*time.Second)
 	kills := 0
 	for range 4 {
@@ -339,11 +335,7 @@ func TestWorkersComeBackAfterAFrontendRestart(t *testing.T) {
 func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 	in := startServe(t, "--local-workers", "2")
 	in.waitReady(t)
-	sdk, err := client.Dial(context.Background(), in.zmq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdk.Close()
+	sdk := in.dial(t)
 	finish := keepBusy(t, sdk, 4, 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	pids := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp")
@@ -450,11 +442,7 @@ func TestSIGTERMAnswersRequestsInFlight(t *testing.T) {
 func TestSDKResendsAfterAFrontendCrash(t *testing.T) {
 	in := startServe(t)
 	in.waitReady(t)
-	sdk, err := client.Dial(context.Background(), in.zmq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdk.Close()
+	sdk := in.dial(t)
 	batch := fp32Tensor("input", []int64{32, 1, 28, 28}, make([]float32, 32*784))
 	errs := make(chan error, 6)
 	for range 6 {

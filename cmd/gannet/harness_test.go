@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gannet-ml/gannet/client"
 )
 
 var (
@@ -308,4 +310,15 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 func drain(resp *http.Response) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+}
+
+// dial connects an SDK client to the server; cleanup closes it.
+func (in *instance) dial(t testing.TB) *client.Client {
+	t.Helper()
+	c, err := client.Dial(context.Background(), in.zmq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

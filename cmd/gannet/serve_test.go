@@ -112,11 +112,7 @@ func classify(t *testing.T, ref reference, images [][]float32, labels []uint8, s
 func TestClassifyFashionMNIST(t *testing.T) {
 	in := startServe(t)
 	in.waitReady(t)
-	sdk, err := client.Dial(withTimeout(t, time.Minute), in.zmq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdk.Close()
+	sdk := in.dial(t)
 	for _, model := range builtinModels {
 		ref := loadReference(t, model)
 		images, labels := testImages(t, ref.Images)

@@ -177,16 +177,9 @@ func opMaxPool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error
 	if len(n.outputs) > 1 && n.outputs[1] != "" {
 		return nil, unsupported("the Indices output is not supported")
 	}
-	xn, xs, err := b.spatial2D(in[0])
+	xn, w, err := b.poolInput(in[0], a)
 	if err != nil {
 		return nil, err
-	}
-	w, err := poolWindow(a, xs)
-	if err != nil {
-		return nil, err
-	}
-	if w.dh != 1 || w.dw != 1 {
-		return nil, unsupported("dilations other than 1 are not supported")
 	}
 	if order, err := a.int("storage_order", 0); err != nil || order != 0 {
 		if err != nil {
@@ -201,6 +194,23 @@ func opMaxPool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error
 		return nil, err
 	}
 	return nodeOut(y), nil
+}
+
+// poolInput checks a pooling op's input and reads its window (no
+// dilations).
+func (b *builder) poolInput(v *value, a *attrs) (*G.Node, window, error) {
+	xn, xs, err := b.spatial2D(v)
+	if err != nil {
+		return nil, window{}, err
+	}
+	w, err := poolWindow(a, xs)
+	if err != nil {
+		return nil, w, err
+	}
+	if w.dh != 1 || w.dw != 1 {
+		return nil, w, unsupported("dilations other than 1 are not supported")
+	}
+	return xn, w, nil
 }
 
 // poolWindow reads the attributes common to the pooling ops.
@@ -223,16 +233,9 @@ func poolWindow(a *attrs, shape []int) (window, error) {
 }
 
 func opAveragePool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	xn, xs, err := b.spatial2D(in[0])
+	xn, w, err := b.poolInput(in[0], a)
 	if err != nil {
 		return nil, err
-	}
-	w, err := poolWindow(a, xs)
-	if err != nil {
-		return nil, err
-	}
-	if w.dh != 1 || w.dw != 1 {
-		return nil, unsupported("dilations other than 1 are not supported")
 	}
 	countPad, err := a.int("count_include_pad", 0)
 	if err != nil {
