@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"sort"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/gannet-ml/gannet/internal/latency"
 	"github.com/gannet-ml/gannet/wire"
 )
 
@@ -16,6 +20,9 @@ var (
 	ErrQueueFull = wire.Errorf(wire.KindUnavailable, "exceeds maximum queue size")
 	ErrClosed    = wire.Errorf(wire.KindUnavailable, "server is shutting down")
 	ErrDeadline  = wire.Errorf(wire.KindDeadline, "deadline exceeded before the request could run")
+	// ErrWouldMiss refuses a request at admission, or answers one in the
+	// queue, that is predicted to miss its deadline: it is never run late.
+	ErrWouldMiss = wire.Errorf(wire.KindUnavailable, "predicted to miss its deadline")
 )
 
 // Replicas hands out the right to run one batch on one replica of the
@@ -30,22 +37,40 @@ type ReplicasFunc func(ctx context.Context) (Slot, error)
 // Acquire calls f(ctx).
 func (f ReplicasFunc) Acquire(ctx context.Context) (Slot, error) { return f(ctx) }
 
+// Counter may be implemented by a Replicas: how many replicas serve the
+// model now. Without it the queue assumes one.
+type Counter interface {
+	Count() int
+}
+
 // Slot is the right to run one batch on one replica; the holder either
 // runs a batch with it or releases it. Run must not block; it calls done
 // exactly once, with the result or an error, from any goroutine. done must
-// not block either.
+// not block either. Predict is the replica's predicted time from dispatch
+// to answer of a batch of rows (a high quantile), 0 when unknown.
 type Slot interface {
 	Run(b *wire.Batch, done func(*wire.Result, error))
 	Release()
+	Predict(rows int) time.Duration
 }
 
 // Config configures one model's queue. Zero values are documented defaults.
 type Config struct {
-	Model        string       // model name, for errors and metrics (required)
-	MaxBatchSize int          // most rows in one batch (required, >= 1)
-	MaxQueue     int          // most requests waiting; 0 means 1024
-	Metrics      *Metrics     // nil: no metrics
-	Logger       *slog.Logger // nil: slog.Default()
+	Model        string // model name, for errors and metrics (required)
+	MaxBatchSize int    // most rows in one batch (required, >= 1)
+	MaxQueue     int    // most requests waiting; 0 means 1024
+	// SLO is the model's latency target: every request's deadline is at
+	// most its arrival plus SLO. 0 means none (deadlines come only from
+	// the requests).
+	SLO time.Duration
+	// Policy forms batches; nil means SLOPolicy.
+	Policy Policy
+	// Buckets are the batch sizes the replicas compile (ascending), used
+	// by the model-wide latency profile; nil means powers of two up to
+	// MaxBatchSize.
+	Buckets []int
+	Metrics *Metrics     // nil: no metrics
+	Logger  *slog.Logger // nil: slog.Default()
 }
 
 // Validate reports a config that cannot work.
@@ -57,26 +82,45 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batching: model %q: max_batch_size %d, must be at least 1", c.Model, c.MaxBatchSize)
 	case c.MaxQueue < 0:
 		return fmt.Errorf("batching: model %q: negative max queue size", c.Model)
+	case c.SLO < 0:
+		return fmt.Errorf("batching: model %q: negative SLO", c.Model)
 	}
 	return nil
+}
+
+// PowersOfTwo are the batch buckets 1, 2, 4, ... up to and including max.
+func PowersOfTwo(max int) []int {
+	var b []int
+	for n := 1; n < max; n *= 2 {
+		b = append(b, n)
+	}
+	return append(b, max)
 }
 
 // Queue is one model's queue and scheduler.
 type Queue struct {
 	cfg      Config
 	replicas Replicas
+	policy   Policy
+	profile  *latency.Profile // model-wide, from every replica's answers
 	metrics  modelMetrics
 
-	mu         sync.Mutex // guards waiting, closed, waitUntil and cancelWait
-	waiting    []*Request // FIFO
+	mu         sync.Mutex // guards the fields below
+	waiting    []*Request // in service order: priority, deadline, arrival
+	rows       int        // rows of waiting
 	closed     bool
-	waitUntil  time.Time               // deadline of the scheduler's wait for a slot
-	cancelWait context.CancelCauseFunc // ends that wait; nil when not waiting
+	seq        uint64    // arrivals so far (ties in service order)
+	rate       float64   // decayed arrival count (see arrivalLocked)
+	rateAt     time.Time // when rate was last decayed
+	inflight   int       // batches dispatched and not yet answered
+	waitUntil  time.Time // until when the scheduler waits for a slot
+	cancelWait context.CancelCauseFunc
 
 	wake   chan struct{} // cap 1: something was queued
 	stop   context.CancelFunc
 	ctx    context.Context // ends when the scheduler must stop waiting
 	exited chan struct{}   // closed when the scheduler returns
+	items  []Item          // the scheduler's view buffer
 }
 
 // New starts the scheduler for one model.
@@ -90,10 +134,18 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = SLOPolicy{}
+	}
+	if cfg.Buckets == nil {
+		cfg.Buckets = PowersOfTwo(cfg.MaxBatchSize)
+	}
 	q := &Queue{
 		cfg:      cfg,
 		replicas: replicas,
-		metrics:  cfg.Metrics.forModel(cfg.Model),
+		policy:   cfg.Policy,
+		profile:  latency.New(cfg.Buckets, cfg.MaxBatchSize),
+		metrics:  cfg.Metrics.forModel(cfg.Model, cfg.Buckets),
 		wake:     make(chan struct{}, 1),
 		exited:   make(chan struct{}),
 	}
@@ -102,24 +154,96 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 	return q, nil
 }
 
-// Submit queues r without blocking. It fails with ErrQueueFull or ErrClosed
-// (wrapped), in which case r.Done is not called.
+// rateTau is the time constant of the arrival-rate estimate.
+const rateTau = time.Second
+
+// arrivalLocked counts one arrival in the exponentially decayed rate.
+func (q *Queue) arrivalLocked(now time.Time) {
+	q.rate = q.rateLocked(now) + 1
+	q.rateAt = now
+}
+
+// rateLocked is the decayed arrival count at now; divided by rateTau it
+// is the arrival rate.
+func (q *Queue) rateLocked(now time.Time) float64 {
+	if q.rateAt.IsZero() {
+		return 0
+	}
+	return q.rate * math.Exp(-float64(now.Sub(q.rateAt))/float64(rateTau))
+}
+
+// Rate is the recent arrival rate, in requests per second.
+func (q *Queue) Rate() float64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.rateLocked(time.Now()) / rateTau.Seconds()
+}
+
+// level is a request's priority class: 1 is the highest, 0 (unset) the
+// lowest.
+func level(r *Request) int64 {
+	if r.Priority <= 0 {
+		return math.MaxInt64
+	}
+	return r.Priority
+}
+
+func deadlineKey(r *Request) int64 {
+	if r.Deadline.IsZero() {
+		return math.MaxInt64
+	}
+	return r.Deadline.UnixNano()
+}
+
+// before reports whether a is served before b.
+func before(a, b *Request) bool {
+	if la, lb := level(a), level(b); la != lb {
+		return la < lb
+	}
+	if da, db := deadlineKey(a), deadlineKey(b); da != db {
+		return da < db
+	}
+	return a.seq < b.seq
+}
+
+// Submit queues r without blocking. It fails with ErrQueueFull,
+// ErrWouldMiss or ErrClosed (wrapped), in which case r.Done is not called.
 func (q *Queue) Submit(r *Request) error {
 	if r.Rows < 1 || r.Rows > q.cfg.MaxBatchSize || len(r.Inputs) == 0 || r.Done == nil {
 		return wire.Errorf(wire.KindInvalid, "model %q: a request of %d rows (1 to %d), %d inputs", q.cfg.Model, r.Rows, q.cfg.MaxBatchSize, len(r.Inputs))
 	}
 	now := time.Now()
 	r.enqueued = now
+	if q.cfg.SLO > 0 {
+		if d := now.Add(q.cfg.SLO); r.Deadline.IsZero() || d.Before(r.Deadline) {
+			r.Deadline = d
+		}
+	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
+		q.metrics.shed[shedClosed].Inc()
 		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
 	}
+	q.arrivalLocked(now)
 	if len(q.waiting) >= q.cfg.MaxQueue {
 		q.mu.Unlock()
+		q.metrics.shed[shedQueueFull].Inc()
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
 	}
-	q.waiting = append(q.waiting, r)
+	q.seq++
+	r.seq = q.seq
+	i := sort.Search(len(q.waiting), func(i int) bool { return before(r, q.waiting[i]) })
+	if !r.Deadline.IsZero() {
+		if wait := q.predictWaitLocked(i, r.Rows); wait > 0 && now.Add(wait).After(r.Deadline) {
+			q.mu.Unlock()
+			q.metrics.shed[shedPredicted].Inc()
+			return fmt.Errorf("model %q: %w: predicted completion in %v, deadline in %v (%d requests ahead)",
+				q.cfg.Model, ErrWouldMiss, wait.Round(time.Microsecond), r.Deadline.Sub(now).Round(time.Microsecond), i)
+		}
+	}
+	q.waiting = slices.Insert(q.waiting, i, r)
+	q.rows += r.Rows
 	n := len(q.waiting)
 	if q.cancelWait != nil && !r.Deadline.IsZero() && (q.waitUntil.IsZero() || r.Deadline.Before(q.waitUntil)) {
 		q.cancelWait(errEarlier) // wait again, until this deadline at the latest
@@ -134,6 +258,41 @@ func (q *Queue) Submit(r *Request) error {
 	return nil
 }
 
+// predictWaitLocked predicts the time from now until a request of rows,
+// served after the first ahead waiting requests, is answered: the rows
+// ahead drain in batches spread over the replicas, the model's profile
+// says how long each takes, and busy replicas first finish what they
+// run. It returns 0 when the profile knows nothing yet.
+func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
+	rowsAhead := ahead
+	if q.rows != len(q.waiting) { // not all single rows: count them
+		rowsAhead = 0
+		for _, w := range q.waiting[:ahead] {
+			rowsAhead += w.Rows
+		}
+	}
+	replicas := q.replicaCount()
+	n := rowsAhead + rows
+	b := min(q.cfg.MaxBatchSize, (n+replicas-1)/replicas)
+	one := q.profile.Predict(b)
+	if one == 0 {
+		return 0
+	}
+	rounds := (n + replicas*b - 1) / (replicas * b)
+	wait := time.Duration(rounds) * one
+	if q.inflight >= replicas { // every replica busy: half a batch to go, on average
+		wait += one / 2
+	}
+	return wait
+}
+
+func (q *Queue) replicaCount() int {
+	if c, ok := q.replicas.(Counter); ok {
+		return max(c.Count(), 1)
+	}
+	return 1
+}
+
 // Close stops accepting requests, lets the scheduler dispatch what waits
 // until ctx ends, answers whatever is left with ErrClosed and waits for the
 // scheduler to exit. Batches already on replicas are answered by them.
@@ -141,10 +300,7 @@ func (q *Queue) Close(ctx context.Context) {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.poke()
 	select {
 	case <-q.exited:
 	case <-ctx.Done():
@@ -154,13 +310,21 @@ func (q *Queue) Close(ctx context.Context) {
 	q.stop()
 	q.mu.Lock()
 	left := q.waiting
-	q.waiting = nil
+	q.waiting, q.rows = nil, 0
 	q.mu.Unlock()
 	now := time.Now()
 	for _, r := range left {
+		q.metrics.shed[shedClosed].Inc()
 		r.finish(now, fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed))
 	}
 	q.metrics.pending.Set(0)
+}
+
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Len is the number of waiting requests.
@@ -169,3 +333,6 @@ func (q *Queue) Len() int {
 	defer q.mu.Unlock()
 	return len(q.waiting)
 }
+
+// Profile is the model-wide latency profile, from every replica's answers.
+func (q *Queue) Profile() *latency.Profile { return q.profile }

@@ -16,6 +16,15 @@ type fakeReplicas struct {
 	free chan struct{}
 	ran  chan ranBatch
 	err  error // if set, Acquire fails with it
+	// predict is the slot's latency profile; nil: unknown.
+	predict func(rows int) time.Duration
+}
+
+func (f *fakeReplicas) Predict(rows int) time.Duration {
+	if f.predict == nil {
+		return 0
+	}
+	return f.predict(rows)
 }
 
 type ranBatch struct {

@@ -18,7 +18,8 @@ type Request struct {
 	Rows   int
 	// Deadline is when the answer stops being useful; zero means none.
 	Deadline time.Time
-	// Priority is carried for the SLO-aware scheduler; this one ignores it.
+	// Priority orders requests strictly: 1 is served first, then 2, ...;
+	// 0 (unset) last. Within a level, earliest deadline first.
 	Priority int64
 	// Done receives the answered request.
 	Done func(*Request)
@@ -30,6 +31,7 @@ type Request struct {
 	Compute time.Duration // the batch's compute time on the replica
 
 	enqueued time.Time
+	seq      uint64 // arrival order
 }
 
 func (r *Request) finish(now time.Time, err error) {

@@ -37,15 +37,10 @@ func (q *Queue) schedule() {
 				q.failAll(err) // the replica layer cannot serve this model
 				continue
 			}
-			q.expire(time.Now())
+			q.shedLate(time.Now(), q.profile.Predict)
 			continue
 		}
-		reqs, rows := q.take(time.Now())
-		if len(reqs) == 0 {
-			slot.Release() // what waited has expired meanwhile
-			continue
-		}
-		q.dispatch(slot, reqs, rows)
+		q.fill(slot)
 	}
 }
 
@@ -57,14 +52,15 @@ func isWaitEnd(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-// acquire waits for a replica slot, but not past the earliest deadline of
-// the waiting requests, so that those can be answered on time. Submit ends
-// the wait early when a request with an earlier deadline arrives.
+// acquire waits for a replica slot, but not past the moment the first
+// waiting request must start to meet its deadline, so that it can be
+// answered on time. Submit ends the wait early when a request with an
+// earlier deadline arrives.
 func (q *Queue) acquire() (Slot, error) {
 	q.mu.Lock()
-	earliest := q.earliestDeadlineLocked()
+	until := q.latestStartLocked()
 	ctx, cancel := context.WithCancelCause(q.ctx)
-	q.waitUntil, q.cancelWait = earliest, cancel
+	q.waitUntil, q.cancelWait = until, cancel
 	q.mu.Unlock()
 	defer func() {
 		q.mu.Lock()
@@ -72,19 +68,35 @@ func (q *Queue) acquire() (Slot, error) {
 		q.mu.Unlock()
 		cancel(nil)
 	}()
-	if !earliest.IsZero() {
+	if !until.IsZero() {
 		var stop context.CancelFunc
-		ctx, stop = context.WithDeadline(ctx, earliest)
+		ctx, stop = context.WithDeadline(ctx, until)
 		defer stop()
 	}
 	return q.replicas.Acquire(ctx)
+}
+
+// latestStartLocked is the earliest of the waiting requests' latest start
+// times (deadline minus the predicted time of a batch of their rows);
+// zero when none has a deadline.
+func (q *Queue) latestStartLocked() time.Time {
+	var first time.Time
+	for _, r := range q.waiting {
+		if r.Deadline.IsZero() {
+			continue
+		}
+		if t := r.Deadline.Add(-q.profile.Predict(r.Rows)); first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }
 
 // failAll answers every waiting request with err.
 func (q *Queue) failAll(err error) {
 	q.mu.Lock()
 	all := q.waiting
-	q.waiting = nil
+	q.waiting, q.rows = nil, 0
 	q.mu.Unlock()
 	q.metrics.pending.Set(0)
 	now := time.Now()
@@ -93,24 +105,17 @@ func (q *Queue) failAll(err error) {
 	}
 }
 
-func (q *Queue) earliestDeadlineLocked() time.Time {
-	var min time.Time
-	for _, r := range q.waiting {
-		if !r.Deadline.IsZero() && (min.IsZero() || r.Deadline.Before(min)) {
-			min = r.Deadline
-		}
-	}
-	return min
-}
-
-// expire answers the waiting requests whose deadline has passed.
-func (q *Queue) expire(now time.Time) {
+// shedLate answers, unrun, the waiting requests that can no longer meet
+// their deadline: already past it, or predicted (by predict) to finish
+// after it even in a batch of their own.
+func (q *Queue) shedLate(now time.Time, predict func(int) time.Duration) {
 	q.mu.Lock()
-	var dead []*Request
+	var late []*Request
 	kept := q.waiting[:0]
 	for _, r := range q.waiting {
-		if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
-			dead = append(dead, r)
+		if !r.Deadline.IsZero() && now.Add(predict(r.Rows)).After(r.Deadline) {
+			late = append(late, r)
+			q.rows -= r.Rows
 		} else {
 			kept = append(kept, r)
 		}
@@ -119,43 +124,113 @@ func (q *Queue) expire(now time.Time) {
 	q.waiting = kept
 	n := len(kept)
 	q.mu.Unlock()
-	q.metrics.pending.Set(float64(n))
-	q.failExpired(now, dead)
+	if late != nil {
+		q.metrics.pending.Set(float64(n))
+	}
+	q.failLate(now, late)
 }
 
-func (q *Queue) failExpired(now time.Time, dead []*Request) {
-	for _, r := range dead {
-		q.metrics.expired.Inc()
-		r.finish(now, fmt.Errorf("model %q: %w (waited %v)", q.cfg.Model, ErrDeadline, now.Sub(r.enqueued).Round(time.Microsecond)))
+func (q *Queue) failLate(now time.Time, late []*Request) {
+	for _, r := range late {
+		waited := now.Sub(r.enqueued).Round(time.Microsecond)
+		if !now.Before(r.Deadline) {
+			q.metrics.shed[shedExpired].Inc()
+			r.finish(now, fmt.Errorf("model %q: %w (waited %v)", q.cfg.Model, ErrDeadline, waited))
+		} else {
+			q.metrics.shed[shedLate].Inc()
+			r.finish(now, fmt.Errorf("model %q: %w: %v left, not enough to run (waited %v)",
+				q.cfg.Model, ErrWouldMiss, r.Deadline.Sub(now).Round(time.Microsecond), waited))
+		}
 	}
 }
 
-// take removes requests from the head of the queue, first come first
-// served, while their rows fit in one batch; expired ones are answered.
-func (q *Queue) take(now time.Time) ([]*Request, int) {
-	var reqs, dead []*Request
-	rows := 0
-	q.mu.Lock()
-	i := 0
-	for ; i < len(q.waiting); i++ {
-		r := q.waiting[i]
-		if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
-			dead = append(dead, r)
-			continue
+// fill forms one batch for slot: it asks the policy, and either
+// dispatches the batch, or holds the slot and asks again when a request
+// arrives or the policy's wait ends. A slot left without requests is
+// released.
+func (q *Queue) fill(slot Slot) {
+	waited := false
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
 		}
-		if rows+r.Rows > q.cfg.MaxBatchSize || len(reqs) > 0 && !sameRowShape(reqs[0], r) {
+	}()
+	for {
+		now := time.Now()
+		q.shedLate(now, slot.Predict)
+		q.mu.Lock()
+		v := q.viewLocked(now, slot, waited)
+		if len(v.Items) == 0 {
+			q.mu.Unlock()
+			slot.Release()
+			return
+		}
+		d := q.policy.Decide(&v)
+		if d.Take > 0 {
+			d.Take = min(d.Take, len(v.Items))
+			reqs := slices.Clone(q.waiting[:d.Take])
+			rest := copy(q.waiting, q.waiting[d.Take:])
+			clear(q.waiting[rest:])
+			q.waiting = q.waiting[:rest]
+			rows := 0
+			for _, r := range reqs {
+				rows += r.Rows
+			}
+			q.rows -= rows
+			q.inflight++
+			q.mu.Unlock()
+			q.metrics.pending.Set(float64(rest))
+			q.metrics.reason[d.Reason].Inc()
+			q.dispatch(slot, reqs, rows)
+			return
+		}
+		closing := q.closed
+		q.mu.Unlock()
+		if closing { // no waiting for company while draining
+			d.WaitUntil = now
+		}
+		waited = true
+		wait := max(d.WaitUntil.Sub(now), 0)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-q.wake:
+		case <-timer.C:
+		case <-q.ctx.Done():
+			slot.Release()
+			return
+		}
+	}
+}
+
+// viewLocked is the policy's view: the head of the queue, as far as one
+// row shape reaches and one request past what fits in a batch.
+func (q *Queue) viewLocked(now time.Time, slot Slot, waited bool) View {
+	items := q.items[:0]
+	rows := 0
+	for i, r := range q.waiting {
+		if i > 0 && !sameRowShape(q.waiting[0], r) {
 			break
 		}
-		reqs = append(reqs, r)
-		rows += r.Rows
+		items = append(items, Item{Rows: r.Rows, Deadline: r.Deadline, Enqueued: r.enqueued})
+		if rows += r.Rows; rows > q.cfg.MaxBatchSize {
+			break
+		}
 	}
-	rest := copy(q.waiting, q.waiting[i:])
-	clear(q.waiting[rest:])
-	q.waiting = q.waiting[:rest]
-	q.mu.Unlock()
-	q.metrics.pending.Set(float64(rest))
-	q.failExpired(now, dead)
-	return reqs, rows
+	q.items = items
+	return View{
+		Now:      now,
+		Items:    items,
+		MaxBatch: q.cfg.MaxBatchSize,
+		Predict:  slot.Predict,
+		Rate:     q.rateLocked(now) / rateTau.Seconds(),
+		Replicas: q.replicaCount(),
+		Waited:   waited,
+	}
 }
 
 // dispatch joins the requests' inputs along dimension 0 and runs them.
@@ -174,7 +249,7 @@ func (q *Queue) dispatch(slot Slot, reqs []*Request, rows int) {
 		b.Deadline = 0
 	}
 	q.metrics.batchSize.Observe(float64(rows))
-	slot.Run(b, func(res *wire.Result, err error) { q.complete(reqs, rows, res, err) })
+	slot.Run(b, func(res *wire.Result, err error) { q.complete(reqs, rows, now, res, err) })
 }
 
 // sameRowShape reports whether two requests' inputs agree beyond dimension
@@ -213,10 +288,17 @@ func joinInputs(reqs []*Request, rows int) []wire.Tensor {
 
 // complete splits a batch's outputs among its requests and answers them.
 // It runs on the replica layer's goroutine and must not block.
-func (q *Queue) complete(reqs []*Request, rows int, res *wire.Result, err error) {
+func (q *Queue) complete(reqs []*Request, rows int, sent time.Time, res *wire.Result, err error) {
 	now := time.Now()
+	q.mu.Lock()
+	q.inflight--
+	q.mu.Unlock()
 	if err == nil {
-		q.metrics.compute.Observe(time.Duration(res.ComputeNS).Seconds())
+		compute, total := time.Duration(res.ComputeNS), now.Sub(sent)
+		q.metrics.compute.Observe(compute.Seconds())
+		q.profile.Observe(rows, compute, total)
+		q.policy.Observe(rows, total)
+		q.metrics.observeProfile(q.profile, rows)
 		err = checkOutputs(res.Outputs, rows)
 	}
 	if err != nil {
@@ -239,8 +321,18 @@ func (q *Queue) complete(reqs []*Request, rows int, res *wire.Result, err error)
 		}
 		off += r.Rows
 		r.Compute = compute
+		if q.cfg.SLO > 0 {
+			q.metrics.slo[boolIndex(now.Sub(r.enqueued) <= q.cfg.SLO)].Inc()
+		}
 		r.finish(now, nil)
 	}
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func checkOutputs(outs []wire.Tensor, rows int) error {

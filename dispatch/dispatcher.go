@@ -11,6 +11,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/gannet-ml/gannet/internal/latency"
 	"github.com/gannet-ml/gannet/internal/zsock"
 	"github.com/gannet-ml/gannet/wire"
 )
@@ -126,13 +127,15 @@ type worker struct {
 	lastSeen time.Time
 	liveFor  time.Duration // silence longer than this means dead
 	inflight int
-	alive    atomic.Bool // false once removed; read by slots.acquire
+	alive    atomic.Bool      // false once removed; read by slots.acquire
+	profile  *latency.Profile // set when it loads its model; safe for concurrent use
 }
 
 type inflight struct {
 	w        *worker // the worker running it now
 	batch    *wire.Batch
 	deadline int64                     // the batch's, Unix ns; 0: none
+	sent     time.Time                 // when it was last sent
 	done     func(*wire.Result, error) // nil once answered (given up on)
 	tries    int                       // re-dispatches so far
 }
@@ -238,6 +241,14 @@ func (d *Dispatcher) Ready(name string) (bool, string) {
 	return false, m.reason.Load().(string)
 }
 
+// Replicas is how many workers have the model loaded and ready.
+func (d *Dispatcher) Replicas(name string) int {
+	if m := d.models[name]; m != nil {
+		return int(m.ready.Load())
+	}
+	return 0
+}
+
 // Slot is the right to run one batch on one worker.
 type Slot struct {
 	d *Dispatcher
@@ -263,6 +274,15 @@ func (s *Slot) Run(b *wire.Batch, done func(*wire.Result, error)) {
 	if err := s.d.loop.Post(mail{w: s.w, batch: b, done: done}); err != nil {
 		done(nil, wire.Errorf(wire.KindUnavailable, "model %q: server is shutting down", b.Model))
 	}
+}
+
+// Predict is the worker's predicted time from dispatch to answer of a
+// batch of rows (high quantile), from its latency profile; 0 when unknown.
+func (s *Slot) Predict(rows int) time.Duration {
+	if s.w.profile == nil {
+		return 0
+	}
+	return s.w.profile.Predict(rows)
 }
 
 // Release gives the slot back unused.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gannet-ml/gannet/internal/latency"
 	"github.com/gannet-ml/gannet/wire"
 )
 
@@ -88,6 +89,7 @@ func (d *Dispatcher) start(w *worker, p *inflight) {
 	d.nextID++
 	p.batch.ID = d.nextID
 	p.w = w
+	p.sent = time.Now()
 	d.pending[p.batch.ID] = p
 	w.inflight++
 	if !d.send(w.rid, p.batch) {
@@ -253,6 +255,7 @@ func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
 		d.log.Error("worker could not load model", "worker", w.hello.WorkerID, "model", m.Model, "err", m.Message)
 		return
 	}
+	w.profile = newProfile(w.model, m.Profile)
 	d.setState(w, stateReady)
 	w.model.ready.Add(1)
 	d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Inc()
@@ -273,6 +276,9 @@ func (d *Dispatcher) answer(w *worker, id uint64, res *wire.Result, err error) {
 	}
 	delete(d.pending, id)
 	w.inflight--
+	if res != nil && w.profile != nil {
+		w.profile.Observe(int(p.batch.Rows), time.Duration(res.ComputeNS), time.Since(p.sent))
+	}
 	if w.state == stateReady && !d.serveRetries(w) {
 		w.model.slots.put(w, 1)
 	}
@@ -321,4 +327,22 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 		level = slog.LevelInfo // an orderly goodbye
 	}
 	d.log.Log(context.Background(), level, "worker left", "worker", w.hello.WorkerID, "model", w.model.Name, "reason", reason)
+}
+
+// newProfile is a replica's latency profile, seeded from the warm-up
+// timings its worker reported in LOADED.
+func newProfile(m *model, seed []wire.BucketTime) *latency.Profile {
+	var buckets []int
+	for _, b := range seed {
+		if b.Rows >= 1 && int(b.Rows) <= m.MaxBatchSize && b.NS > 0 {
+			buckets = append(buckets, int(b.Rows))
+		}
+	}
+	p := latency.New(buckets, m.MaxBatchSize)
+	for _, b := range seed {
+		if b.Rows >= 1 && int(b.Rows) <= m.MaxBatchSize && b.NS > 0 {
+			p.Seed(int(b.Rows), time.Duration(b.NS))
+		}
+	}
+	return p
 }

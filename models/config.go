@@ -8,6 +8,10 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -21,7 +25,68 @@ type Config struct {
 	// MaxQueueSize is the most requests waiting for the model before new
 	// ones are refused with 503; 0 means 1024.
 	MaxQueueSize int `yaml:"max_queue_size"`
+	// SLO is the latency target, written "20ms at p99" (or "20ms": p99):
+	// every request's deadline is at most its arrival plus the latency,
+	// and the batching policy holds it. Zero means none.
+	SLO SLO `yaml:"slo"`
+	// BatchingPolicy forms batches: "slo" (the default: the largest batch
+	// that meets every deadline, no knobs), "fixed" (wait up to
+	// max_queue_delay for a full batch, as Triton and TF Serving) or "aimd"
+	// (Clipper's additive-increase, multiplicative-decrease batch cap; needs
+	// an slo).
+	BatchingPolicy string `yaml:"batching_policy"`
+	// MaxQueueDelay is the fixed policy's delay; 0 means send at once.
+	MaxQueueDelay time.Duration `yaml:"max_queue_delay"`
 }
+
+// SLO is a latency target at a percentile.
+type SLO struct {
+	Latency    time.Duration
+	Percentile float64 // e.g. 99; 0 when Latency is 0
+}
+
+func (s SLO) String() string {
+	if s.Latency == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%v at p%g", s.Latency, s.Percentile)
+}
+
+// ParseSLO parses "20ms at p99", "20ms at p99.9" or "20ms" (p99).
+func ParseSLO(text string) (SLO, error) {
+	lat, pct, found := strings.Cut(strings.TrimSpace(text), " at ")
+	d, err := time.ParseDuration(strings.TrimSpace(lat))
+	if err != nil || d <= 0 {
+		return SLO{}, fmt.Errorf("slo %q: want a positive latency like \"20ms at p99\"", text)
+	}
+	s := SLO{Latency: d, Percentile: 99}
+	if found {
+		pct = strings.TrimSpace(pct)
+		p, err := strconv.ParseFloat(strings.TrimPrefix(pct, "p"), 64)
+		if err != nil || !strings.HasPrefix(pct, "p") || p <= 0 || p >= 100 {
+			return SLO{}, fmt.Errorf("slo %q: percentile %q, want p50 to p99.99", text, pct)
+		}
+		s.Percentile = p
+	}
+	return s, nil
+}
+
+// UnmarshalYAML reads an SLO from its text form.
+func (s *SLO) UnmarshalYAML(n *yaml.Node) error {
+	var text string
+	if err := n.Decode(&text); err != nil {
+		return fmt.Errorf("slo: want text like \"20ms at p99\"")
+	}
+	v, err := ParseSLO(text)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Batching policies of Config.BatchingPolicy.
+var BatchingPolicies = []string{"slo", "fixed", "aimd"}
 
 // Default values of Config.
 const (
@@ -37,6 +102,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max_batch_size %d: must be between 1 and %d", c.MaxBatchSize, maxMaxBatchSize)
 	case c.MaxQueueSize < 0:
 		return fmt.Errorf("max_queue_size %d: must not be negative", c.MaxQueueSize)
+	case c.BatchingPolicy != "" && !slices.Contains(BatchingPolicies, c.BatchingPolicy):
+		return fmt.Errorf("batching_policy %q: must be one of %v", c.BatchingPolicy, BatchingPolicies)
+	case c.BatchingPolicy == "aimd" && c.SLO.Latency == 0:
+		return errors.New("batching_policy aimd needs an slo")
+	case c.MaxQueueDelay < 0:
+		return fmt.Errorf("max_queue_delay %v: must not be negative", c.MaxQueueDelay)
+	}
+	if c.BatchingPolicy == "" {
+		c.BatchingPolicy = "slo"
 	}
 	if c.MaxBatchSize == 0 {
 		c.MaxBatchSize = DefaultMaxBatchSize

@@ -25,6 +25,9 @@ func TestBuiltinRepository(t *testing.T) {
 			t.Fatalf("no %s", name)
 		}
 		md := m.Metadata
+		if m.Config.SLO.String() != "20ms at p99" || m.Config.BatchingPolicy != "slo" {
+			t.Errorf("%s: slo %v, policy %q; want 20ms at p99 and the default policy", name, m.Config.SLO, m.Config.BatchingPolicy)
+		}
 		if md.Platform != "onnx_onnxv1" || md.Version != "1" || md.MaxBatchSize != 32 || m.Config.MaxQueueSize != DefaultMaxQueueSize {
 			t.Errorf("%s: %+v", name, md)
 		}
@@ -59,6 +62,10 @@ func TestRepositoryErrors(t *testing.T) {
 		{"not yaml", fstest.MapFS{"m/config.yaml": file([]byte("max_batch_size: [\n")), "m/1/model.onnx": file(onnx)}, "config.yaml"},
 		{"not onnx", fstest.MapFS{"m/1/model.onnx": file([]byte("hello"))}, "m/1/model.onnx"},
 		{"missing model file", fstest.MapFS{"m/1/README": file(nil)}, "model.onnx"},
+		{"bad slo", fstest.MapFS{"m/config.yaml": file([]byte("slo: fast\n")), "m/1/model.onnx": file(onnx)}, `slo "fast"`},
+		{"bad percentile", fstest.MapFS{"m/config.yaml": file([]byte("slo: 20ms at p100\n")), "m/1/model.onnx": file(onnx)}, `percentile "p100"`},
+		{"unknown policy", fstest.MapFS{"m/config.yaml": file([]byte("batching_policy: magic\n")), "m/1/model.onnx": file(onnx)}, `batching_policy "magic"`},
+		{"aimd without slo", fstest.MapFS{"m/config.yaml": file([]byte("batching_policy: aimd\n")), "m/1/model.onnx": file(onnx)}, "aimd needs an slo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,5 +96,21 @@ func TestHighestVersionIsServed(t *testing.T) {
 	m := repo.Lookup("m")
 	if m.Version != "10" || strings.Join(m.Versions, ",") != "1,2,10" || m.Config.MaxBatchSize != DefaultMaxBatchSize {
 		t.Fatalf("version %s of %v, config %+v", m.Version, m.Versions, m.Config)
+	}
+}
+
+func TestParseSLO(t *testing.T) {
+	for text, want := range map[string]string{
+		"20ms at p99": "20ms at p99", "20ms": "20ms at p99", " 1.5s at p99.9 ": "1.5s at p99.9", "250us at p50": "250µs at p50",
+	} {
+		got, err := ParseSLO(text)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseSLO(%q) = %v, %v; want %s", text, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0ms", "-1ms", "20 at p99", "20ms at 99", "20ms at p0", "20ms at pxx"} {
+		if _, err := ParseSLO(bad); err == nil {
+			t.Errorf("ParseSLO(%q): no error", bad)
+		}
 	}
 }

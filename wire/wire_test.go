@@ -30,6 +30,7 @@ func TestWorkerRoundTrip(t *testing.T) {
 		&Load{Model: "m", Version: "1", Digest: digest, MaxBatchSize: 32},
 		&Loaded{Model: "m", Digest: digest},
 		&Loaded{Model: "m", Digest: digest, Kind: KindInvalid, Message: "node \"x\" (Foo): unsupported"},
+		&Loaded{Model: "m", Digest: digest, Profile: []BucketTime{{Rows: 1, NS: 120000}, {Rows: 32, NS: 2500000}}},
 		&Batch{ID: 42, Model: "m", Deadline: 1234567890, Rows: 2, Inputs: []Tensor{in}},
 		&Result{ID: 42, ComputeNS: 99, Outputs: []Tensor{out, in}},
 		&BatchError{ID: 42, Kind: KindDeadline, Message: "late"},

@@ -54,6 +54,15 @@ type Loaded struct {
 	Digest  [32]byte
 	Kind    Kind
 	Message string
+	// Profile holds warm-up timings, one per compiled batch bucket: the
+	// seed of the frontend's latency profile of this replica.
+	Profile []BucketTime
+}
+
+// BucketTime is the measured compute time of one batch of Rows rows.
+type BucketTime struct {
+	Rows uint32
+	NS   int64
 }
 
 // Batch carries the inputs of one batch: Rows items concatenated along
@@ -123,6 +132,11 @@ func (m *Loaded) AppendFrames(dst [][]byte) [][]byte {
 	e.digest(m.Digest)
 	e.u8(uint8(m.Kind))
 	e.str(m.Message)
+	e.u16(uint16(len(m.Profile)))
+	for _, b := range m.Profile {
+		e.u32(b.Rows)
+		e.i64(b.NS)
+	}
 	return append(dst, e.b)
 }
 
@@ -220,6 +234,15 @@ func DecodeWorker(frames [][]byte, limit int64) (WorkerMessage, error) {
 		l.Digest = d.digest("digest")
 		l.Kind = Kind(d.u8("kind"))
 		l.Message = d.str("message")
+		if n := int(d.u16("profile length")); n > 0 && d.err == nil {
+			l.Profile = make([]BucketTime, 0, min(n, len(d.b)/12))
+			for range n {
+				l.Profile = append(l.Profile, BucketTime{Rows: d.u32("profile rows"), NS: d.i64("profile time")})
+				if d.err != nil {
+					break
+				}
+			}
+		}
 		m = l
 	case CmdBatch:
 		b := &Batch{}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type model struct {
 	inputs   int
 	outputs  []wire.TensorSpec
 	maxBatch int
+	profile  []wire.BucketTime // warm-up timings, sent in LOADED
 }
 
 func newDevice(cfg Config) *device {
@@ -102,6 +104,7 @@ func (d *device) load(l *wire.Load) *wire.Loaded {
 	for _, m := range d.models {
 		if m.digest == l.Digest && m.maxBatch == int(l.MaxBatchSize) {
 			d.models[l.Model] = m
+			reply.Profile = m.profile
 			return reply
 		}
 	}
@@ -114,6 +117,8 @@ func (d *device) load(l *wire.Load) *wire.Loaded {
 		reply.Message = err.Error()
 		return reply
 	}
+	m.profile = warmUp(m)
+	reply.Profile = m.profile
 	d.models[l.Model] = m
 	if d.files[l.Digest] == nil {
 		d.files[l.Digest] = l.Bytes
@@ -152,6 +157,41 @@ func compile(l *wire.Load) (m *model, err error) {
 		return nil, fmt.Errorf("model %q: %w", l.Model, err)
 	}
 	return m, nil
+}
+
+// warmUpRuns is how many times each bucket runs at load to seed the
+// latency profile; the median is reported.
+const warmUpRuns = 3
+
+// warmUp times every compiled bucket on zero inputs. Compile has already
+// run each once (its dry run), so these runs are warm.
+func warmUp(m *model) []wire.BucketTime {
+	infos := m.prog.Inputs()
+	var out []wire.BucketTime
+	for _, n := range m.prog.Buckets() {
+		in := make([][]byte, len(infos))
+		for i, info := range infos {
+			size := 4
+			if dt, ok := wire.ParseDataType(info.DataType); ok {
+				size = dt.Size()
+			}
+			for _, d := range info.Shape[1:] {
+				size *= int(max(d, 1))
+			}
+			in[i] = make([]byte, n*size)
+		}
+		var times [warmUpRuns]time.Duration
+		for k := range times {
+			start := time.Now()
+			if _, _, err := m.prog.Run(n, in); err != nil {
+				return out // no profile beyond this bucket; the frontend learns it online
+			}
+			times[k] = time.Since(start)
+		}
+		slices.Sort(times[:])
+		out = append(out, wire.BucketTime{Rows: uint32(n), NS: times[warmUpRuns/2].Nanoseconds()})
+	}
+	return out
 }
 
 // Buckets are the batch sizes compiled for a model: powers of two below

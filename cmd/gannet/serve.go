@@ -24,6 +24,7 @@ import (
 	"github.com/gannet-ml/gannet/internal/supervise"
 	"github.com/gannet-ml/gannet/models"
 	"github.com/gannet-ml/gannet/server"
+	"github.com/gannet-ml/gannet/worker"
 )
 
 type serveFlags struct {
@@ -36,6 +37,7 @@ type serveFlags struct {
 	curveSecret, authorizedKeys   string
 	authTokenFile                 string
 	logLevel                      string
+	policy                        string // overrides every model's batching_policy
 }
 
 func serveCmd(args []string) error {
@@ -51,6 +53,7 @@ func serveCmd(args []string) error {
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "worker heartbeat interval (dead after 3 silent ones)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, time allowed to answer requests in flight")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.policy, "batching-policy", "", `override every model's batching_policy: "slo", "fixed" (with a delay: "fixed:2ms") or "aimd"`)
 	fl.StringVar(&f.authTokenFile, "auth-token-file", "", "HTTP requests (but health checks) must carry Authorization: Bearer <a token of this file>, one per line")
 	fl.StringVar(&f.curveSecret, "curve-secret-key", "", "secure both ZeroMQ endpoints with CurveZMQ: this server's secret key file (gannet keygen)")
 	fl.StringVar(&f.authorizedKeys, "authorized-keys", "", "with --curve-secret-key: file of the public keys of workers and clients let in, one per line")
@@ -115,8 +118,14 @@ func serve(f serveFlags, log *slog.Logger) error {
 		Version: version, Logger: log, ZMQSocketOptions: sec.serverOptions(), AuthTokens: tokens,
 	}
 	for _, m := range repo.Models {
-		q, err := batching.New(batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize, Metrics: bm, Logger: log},
-			replicasOf(disp, m.Name))
+		policy, err := policyOf(m.Config, f.policy)
+		if err != nil {
+			disp.Close()
+			return fmt.Errorf("model %q: %w", m.Name, err)
+		}
+		q, err := batching.New(batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize,
+			SLO: m.Config.SLO.Latency, Policy: policy, Buckets: worker.Buckets(m.Config.MaxBatchSize), Metrics: bm, Logger: log},
+			replicas{disp, m.Name})
 		if err != nil {
 			disp.Close()
 			return err
@@ -172,15 +181,49 @@ func closeQueues(qs []*batching.Queue, wait time.Duration) {
 	}
 }
 
-// replicasOf adapts the dispatcher's slots of one model to batching.
-func replicasOf(d *dispatch.Dispatcher, model string) batching.Replicas {
-	return batching.ReplicasFunc(func(ctx context.Context) (batching.Slot, error) {
-		s, err := d.Acquire(ctx, model)
-		if err != nil {
-			return nil, err
+// replicas adapts the dispatcher's slots of one model to batching.
+type replicas struct {
+	d     *dispatch.Dispatcher
+	model string
+}
+
+func (r replicas) Acquire(ctx context.Context) (batching.Slot, error) {
+	s, err := r.d.Acquire(ctx, r.model)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (r replicas) Count() int { return r.d.Replicas(r.model) }
+
+// policyOf is the batching policy of a model's config, or of the
+// --batching-policy override ("slo", "aimd", "fixed" or "fixed:DELAY").
+func policyOf(c models.Config, override string) (batching.Policy, error) {
+	name, delay := c.BatchingPolicy, c.MaxQueueDelay
+	if override != "" {
+		var arg string
+		name, arg, _ = strings.Cut(override, ":")
+		if arg != "" {
+			d, err := time.ParseDuration(arg)
+			if err != nil || d < 0 || name != "fixed" {
+				return nil, fmt.Errorf("--batching-policy %q: want slo, aimd, fixed or fixed:DELAY", override)
+			}
+			delay = d
 		}
-		return s, nil
-	})
+	}
+	switch name {
+	case "", "slo":
+		return batching.SLOPolicy{}, nil
+	case "fixed":
+		return batching.FixedDelay{Delay: delay}, nil
+	case "aimd":
+		if c.SLO.Latency == 0 {
+			return nil, errors.New("the aimd batching policy needs an slo")
+		}
+		return batching.NewAIMD(c.SLO.Latency, c.MaxBatchSize), nil
+	}
+	return nil, fmt.Errorf("batching policy %q: want slo, aimd or fixed", name)
 }
 
 // startLocalWorkers starts --local-workers worker processes per model, as

@@ -1,0 +1,212 @@
+package batching
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gannet-ml/gannet/wire"
+)
+
+func newQueueWith(t *testing.T, cfg Config, f *fakeReplicas) *Queue {
+	t.Helper()
+	cfg.Model = "m"
+	q, err := New(cfg, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		q.Close(ctx)
+	})
+	return q
+}
+
+func TestStrictPriorityThenEarliestDeadline(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 1, 0, f)
+	now := time.Now()
+	type sub struct {
+		value    int32
+		priority int64
+		deadline time.Duration
+	}
+	// Submitted in this order while no replica has room.
+	subs := []sub{{1, 0, time.Hour}, {2, 2, 2 * time.Hour}, {3, 2, time.Hour}, {4, 1, 3 * time.Hour}, {5, 0, 30 * time.Minute}}
+	var chans []chan *Request
+	for _, s := range subs {
+		r, ch := request(1, s.value, now.Add(s.deadline))
+		r.Priority = s.priority
+		if err := q.Submit(r); err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	var order []int32
+	for range subs {
+		f.free <- struct{}{}
+		rb := <-f.ran
+		order = append(order, firstValue(&Request{Outputs: rb.b.Inputs}))
+		echo(rb)
+	}
+	want := []int32{4, 3, 2, 5, 1} // level 1, level 2 by deadline, then unset by deadline
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("served %v, want %v", order, want)
+		}
+	}
+	for _, ch := range chans {
+		<-ch
+	}
+}
+
+func TestAdmissionRefusesWhatWouldMissItsDeadline(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 4, 0, f)
+	q.Profile().Seed(1, 50*ms) // a batch of one takes 50ms on this model
+	r, ch := request(1, 1, time.Now().Add(10*ms))
+	err := q.Submit(r)
+	if !errors.Is(err, ErrWouldMiss) || wire.KindOf(err) != wire.KindUnavailable {
+		t.Fatalf("Submit = %v, want ErrWouldMiss (503)", err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("a refused request was also answered through Done")
+	default:
+	}
+	// With time enough it is taken.
+	ok, okCh := request(1, 2, time.Now().Add(time.Second))
+	if err := q.Submit(ok); err != nil {
+		t.Fatalf("a request with 1s to go: %v", err)
+	}
+	f.free <- struct{}{}
+	echo(<-f.ran)
+	if got := <-okCh; got.Err != nil {
+		t.Fatal(got.Err)
+	}
+}
+
+func TestAdmissionCountsTheQueueAhead(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 2, 0, f)
+	q.Profile().Seed(2, 10*ms) // 10ms per batch of two, one replica
+	deadline := time.Now().Add(45 * ms)
+	accepted := 0
+	for i := range 20 {
+		r, _ := request(1, int32(i), deadline)
+		if err := q.Submit(r); err != nil {
+			if !errors.Is(err, ErrWouldMiss) {
+				t.Fatal(err)
+			}
+			break
+		}
+		accepted++
+	}
+	// Four batches of two (40ms) fit before the deadline; the ninth
+	// request would need a fifth batch.
+	if accepted < 6 || accepted > 8 {
+		t.Fatalf("accepted %d requests with 45ms to go at 10ms per batch of 2, want about 8", accepted)
+	}
+}
+
+func TestQueueShedsWhatCanNoLongerMakeIt(t *testing.T) {
+	f := newFake()
+	f.predict = linear(30*ms, 0) // this replica needs 30ms for any batch
+	q := newQueue(t, 4, 0, f)
+	r, ch := request(1, 1, time.Now().Add(20*ms))
+	q.Submit(r)
+	f.free <- struct{}{}
+	got := <-ch
+	if !errors.Is(got.Err, ErrWouldMiss) {
+		t.Fatalf("err = %v, want ErrWouldMiss", got.Err)
+	}
+	select {
+	case rb := <-f.ran:
+		t.Fatalf("ran a batch of %d rows that could not meet its deadline", rb.b.Rows)
+	default:
+	}
+}
+
+func TestBatchIsTheLargestThatMeetsTheTightestDeadline(t *testing.T) {
+	f := newFake()
+	f.predict = linear(2*ms, 10*ms) // 12ms for one, 22ms for two, 42ms for four
+	q := newQueue(t, 8, 0, f)
+	deadline := time.Now().Add(time.Second)
+	var chans []chan *Request
+	for i := range 6 {
+		d := deadline
+		if i == 3 {
+			d = time.Now().Add(35 * ms) // room for a batch of two or three, not four
+		}
+		r, ch := request(1, int32(i), d)
+		q.Submit(r)
+		chans = append(chans, ch)
+	}
+	f.free <- struct{}{}
+	rb := <-f.ran
+	if rb.b.Rows < 2 || rb.b.Rows > 3 {
+		t.Fatalf("first batch has %d rows, want 2 or 3 (40ms+ would miss the 35ms deadline)", rb.b.Rows)
+	}
+	if v := firstValue(&Request{Outputs: rb.b.Inputs}); v != 3 {
+		t.Fatalf("first batch starts with request %d, want the tight one (3) first", v)
+	}
+	echo(rb)
+	drain(t, f, chans)
+}
+
+// drain gives the queue slots and answers its batches until every request
+// of chans is answered without error.
+func drain(t *testing.T, f *fakeReplicas, chans []chan *Request) {
+	t.Helper()
+	for i, ch := range chans {
+		for done := false; !done; {
+			select {
+			case r := <-ch:
+				if r.Err != nil {
+					t.Errorf("request %d: %v", i, r.Err)
+				}
+				done = true
+			case f.free <- struct{}{}:
+			case rb := <-f.ran:
+				echo(rb)
+			}
+		}
+	}
+}
+
+func TestSLOSetsTheDeadline(t *testing.T) {
+	f := newFake()
+	q := newQueueWith(t, Config{MaxBatchSize: 4, SLO: 5 * ms}, f)
+	r, ch := request(1, 1, time.Time{}) // no deadline of its own
+	start := time.Now()
+	q.Submit(r)
+	got := <-ch // no replica ever comes
+	if !errors.Is(got.Err, ErrDeadline) {
+		t.Fatalf("err = %v, want ErrDeadline from the 5ms SLO", got.Err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answered after %v", took)
+	}
+	if r.Deadline.Sub(r.enqueued) != 5*ms {
+		t.Fatalf("deadline %v after arrival, want the SLO", r.Deadline.Sub(r.enqueued))
+	}
+}
+
+func TestFixedDelayHoldsTheSlot(t *testing.T) {
+	f := newFake()
+	q := newQueueWith(t, Config{MaxBatchSize: 4, Policy: FixedDelay{Delay: 50 * ms}}, f)
+	f.free <- struct{}{}
+	a, aCh := request(1, 1, time.Time{})
+	q.Submit(a)
+	b, bCh := request(1, 2, time.Time{})
+	q.Submit(b) // within the delay: joins the same batch
+	rb := <-f.ran
+	if rb.b.Rows != 2 {
+		t.Fatalf("batch of %d, want both requests within the 50ms delay", rb.b.Rows)
+	}
+	echo(rb)
+	<-aCh
+	<-bCh
+}
