@@ -11,12 +11,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +53,55 @@ func gannetBinary(t testing.TB) string {
 		t.Fatal(binErr)
 	}
 	return binPath
+}
+
+var (
+	repoOnce sync.Once
+	repoPath string
+	repoErr  error
+)
+
+// plainRepository is the built-in model repository without the models'
+// SLO. The tests of the fabric check that no request is lost or answered
+// twice; with a 20ms SLO, a loaded 2-core machine running the race
+// detector would shed some of their requests by design (TestRefusals
+// tests that). startServe serves it unless told another repository.
+func plainRepository(t testing.TB) string {
+	t.Helper()
+	repoOnce.Do(func() {
+		repoPath, repoErr = os.MkdirTemp("", "gannet-test-repo")
+		if repoErr != nil {
+			return
+		}
+		repoErr = filepath.WalkDir("../../testdata/models", func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel("../../testdata/models", path)
+			dst := filepath.Join(repoPath, rel)
+			if d.IsDir() {
+				return os.MkdirAll(dst, 0o755)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if d.Name() == "config.yaml" {
+				var kept []string
+				for _, line := range strings.Split(string(data), "\n") {
+					if !strings.HasPrefix(line, "slo:") {
+						kept = append(kept, line)
+					}
+				}
+				data = []byte(strings.Join(kept, "\n"))
+			}
+			return os.WriteFile(dst, data, 0o644)
+		})
+	})
+	if repoErr != nil {
+		t.Fatal(repoErr)
+	}
+	return repoPath
 }
 
 func freePort(t testing.TB) int {
@@ -118,6 +169,9 @@ func startServeOn(t testing.TB, ports [3]int, extra ...string) *instance {
 		"--zmq-addr", in.zmq,
 		"--worker-addr", in.workerAddr,
 	}, extra...)
+	if !slices.Contains(extra, "--model-repository") {
+		args = append(args, "--model-repository", plainRepository(t))
+	}
 	in.cmd = exec.Command(bin, args...)
 	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
 	if err := in.cmd.Start(); err != nil {
