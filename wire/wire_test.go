@@ -230,6 +230,7 @@ func FuzzDecodeWorker(f *testing.F) {
 	in := Tensor{Name: "x", DataType: TypeFP32, Shape: []int64{1, 2}, Data: fp32(1, 2)}
 	for _, m := range []WorkerMessage{
 		&Hello{WorkerID: "w", Cached: [][32]byte{{1}}}, &Load{Model: "m", Bytes: []byte{1}}, &Loaded{Model: "m"},
+		&Loaded{Model: "m", Profile: []BucketTime{{Rows: 1, NS: 5}}},
 		&Batch{ID: 1, Model: "m", Rows: 1, Inputs: []Tensor{in}}, &Result{ID: 1, Outputs: []Tensor{in}},
 		&BatchError{ID: 1, Message: "x"}, &Heartbeat{}, &Disconnect{Reason: "r"},
 	} {
