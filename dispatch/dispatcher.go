@@ -96,7 +96,8 @@ type Dispatcher struct {
 	workers map[string]*worker // by ROUTER routing id
 	pending map[uint64]*inflight
 	nextID  uint64
-	closing bool // Close has begun: nothing is re-dispatched
+	closing bool      // Close has begun: nothing is re-dispatched
+	beatAt  time.Time // when heartbeats were last sent
 }
 
 type model struct {
@@ -126,6 +127,7 @@ type worker struct {
 	state    workerState
 	lastSeen time.Time
 	liveFor  time.Duration // silence longer than this means dead
+	missed   int           // heartbeat intervals of the current silence counted in metrics
 	inflight int
 	alive    atomic.Bool      // false once removed; read by slots.acquire
 	profile  *latency.Profile // set when it loads its model; safe for concurrent use
@@ -201,7 +203,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	loop, err := zsock.Start[mail](zsock.Config{
 		Type: zmq.ROUTER,
 		Bind: cfg.Addr,
-		Tick: cfg.Heartbeat,
+		// Liveness is checked four times per interval, so that a dead
+		// worker is noticed at most a quarter interval after its time.
+		Tick: cfg.Heartbeat / 4,
 		Setup: func(s *zmq.Socket) error {
 			if err := s.SetRouterMandatory(1); err != nil {
 				return err

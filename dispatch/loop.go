@@ -155,12 +155,28 @@ func (d *Dispatcher) expireRetries(now time.Time) {
 // Tick sends heartbeats and removes workers that have been silent too long.
 func (h *loopHandler) Tick(now time.Time) {
 	d := h.d()
+	beat := now.Sub(d.beatAt) >= d.cfg.Heartbeat-d.cfg.Heartbeat/8 // tolerate a late tick
+	if beat {
+		d.beatAt = now
+	}
 	for _, w := range d.workers {
-		if now.Sub(w.lastSeen) > w.liveFor {
-			d.remove(w, "heartbeat", "no heartbeat for "+now.Sub(w.lastSeen).Round(time.Millisecond).String())
+		silence := now.Sub(w.lastSeen)
+		if silence > w.liveFor {
+			d.metrics.detection.Observe(silence.Seconds())
+			d.remove(w, "heartbeat", "no heartbeat for "+silence.Round(time.Millisecond).String())
 			continue
 		}
-		d.send(w.rid, &wire.Heartbeat{})
+		// An interval counts as missed once half another has passed without a
+		// word: heartbeats jitter.
+		if missed := int((silence - d.cfg.Heartbeat/2) / d.cfg.Heartbeat); missed > w.missed {
+			d.metrics.missed.Add(float64(missed - w.missed))
+			w.missed = missed
+		} else if missed <= 0 {
+			w.missed = 0
+		}
+		if beat {
+			d.send(w.rid, &wire.Heartbeat{})
+		}
 	}
 	d.abandonLate(now)
 	d.expireRetries(now)

@@ -12,6 +12,8 @@ type Metrics struct {
 	redispatched prometheus.Counter
 	malformed    prometheus.Counter
 	sendErrors   prometheus.Counter
+	missed       prometheus.Counter
+	detection    prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -34,12 +36,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gannet_worker_malformed_messages_total", Help: "Messages from workers that could not be decoded."}),
 		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gannet_worker_send_errors_total", Help: "Messages to workers that could not be sent."}),
+		missed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gannet_worker_heartbeats_missed_total", Help: "Heartbeat intervals in which a worker sent nothing (it is declared dead after --heartbeat x 3 of silence)."}),
+		detection: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gannet_worker_failure_detection_seconds", Help: "For workers declared dead for silence: time from their last message to being declared dead.",
+			Buckets: []float64{0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30}}),
 	}
 	for _, s := range stateNames {
 		m.workers.WithLabelValues(s)
 	}
 	if reg != nil {
-		reg.MustRegister(m.workers, m.replicas, m.lost, m.lateReplies, m.abandoned, m.redispatched, m.malformed, m.sendErrors)
+		reg.MustRegister(m.workers, m.replicas, m.lost, m.lateReplies, m.abandoned, m.redispatched, m.malformed, m.sendErrors, m.missed, m.detection)
 	}
 	return m
 }

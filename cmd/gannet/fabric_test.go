@@ -376,6 +376,12 @@ func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 	if value(m, "gannet_workers_lost_total", map[string]string{"reason": "heartbeat"}) < 1 {
 		t.Error("the stopped worker was not evicted for missing heartbeats")
 	}
+	if missed := value(m, "gannet_worker_heartbeats_missed_total", nil); missed < 2 {
+		t.Errorf("gannet_worker_heartbeats_missed_total = %v, want at least the 2 intervals before eviction", missed)
+	}
+	if h := m["gannet_worker_failure_detection_seconds"]; h == nil || h.Metric[0].GetHistogram().GetSampleCount() < 1 {
+		t.Error("no failure detection time recorded for the evicted worker")
+	}
 	if pids2 := children(t, in.cmd.Process.Pid, "--model fashion-mnist-mlp"); !slices.Contains(pids2, pids[0]) {
 		t.Error("the stopped worker was restarted rather than readmitted")
 	}
