@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: all build run test deps test-deps vet fuzz bench models clean
+.PHONY: all build run test deps test-deps vet fuzz bench soak models clean
 
 all: build
 
@@ -40,6 +40,11 @@ fuzz:
 ## bench: Go benchmarks of the request path and the models
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## soak: 30 minutes of open-loop load at 70% of capacity, a worker killed every minute (SOAK=30m)
+SOAK ?= 30m
+soak: test-deps
+	GANNET_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestSoak$$' -timeout 2h -v ./cmd/gannet
 
 ## models: retrain the built-in models and rewrite the reference outputs (needs python3-torch)
 models:
