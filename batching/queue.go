@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -47,11 +47,13 @@ type Counter interface {
 // runs a batch with it or releases it. Run must not block; it calls done
 // exactly once, with the result or an error, from any goroutine. done must
 // not block either. Predict is the replica's predicted time from dispatch
-// to answer of a batch of rows (a high quantile), 0 when unknown.
+// to answer of a batch of rows (a high quantile), Typical its mean; both 0
+// when unknown.
 type Slot interface {
 	Run(b *wire.Batch, done func(*wire.Result, error))
 	Release()
 	Predict(rows int) time.Duration
+	Typical(rows int) time.Duration
 }
 
 // Config configures one model's queue. Zero values are documented defaults.
@@ -69,8 +71,12 @@ type Config struct {
 	// by the model-wide latency profile; nil means powers of two up to
 	// MaxBatchSize.
 	Buckets []int
-	Metrics *Metrics     // nil: no metrics
-	Logger  *slog.Logger // nil: slog.Default()
+	// ProbeAfter is how long the queue may go without an answered batch
+	// before it stops refusing on predictions (see probingLocked); 0
+	// means 1s.
+	ProbeAfter time.Duration
+	Metrics    *Metrics     // nil: no metrics
+	Logger     *slog.Logger // nil: slog.Default()
 }
 
 // Validate reports a config that cannot work.
@@ -82,8 +88,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batching: model %q: max_batch_size %d, must be at least 1", c.Model, c.MaxBatchSize)
 	case c.MaxQueue < 0:
 		return fmt.Errorf("batching: model %q: negative max queue size", c.Model)
-	case c.SLO < 0:
-		return fmt.Errorf("batching: model %q: negative SLO", c.Model)
+	case c.SLO < 0 || c.ProbeAfter < 0:
+		return fmt.Errorf("batching: model %q: negative SLO or ProbeAfter", c.Model)
 	}
 	return nil
 }
@@ -113,6 +119,7 @@ type Queue struct {
 	rate       float64   // decayed arrival count (see arrivalLocked)
 	rateAt     time.Time // when rate was last decayed
 	inflight   int       // batches dispatched and not yet answered
+	lastDone   time.Time // when a batch was last answered (or the queue started)
 	waitUntil  time.Time // until when the scheduler waits for a slot
 	cancelWait context.CancelCauseFunc
 
@@ -137,6 +144,9 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 	if cfg.Policy == nil {
 		cfg.Policy = SLOPolicy{}
 	}
+	if cfg.ProbeAfter == 0 {
+		cfg.ProbeAfter = time.Second
+	}
 	if cfg.Buckets == nil {
 		cfg.Buckets = PowersOfTwo(cfg.MaxBatchSize)
 	}
@@ -149,6 +159,7 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 		wake:     make(chan struct{}, 1),
 		exited:   make(chan struct{}),
 	}
+	q.lastDone = time.Now()
 	q.ctx, q.stop = context.WithCancel(context.Background())
 	go q.schedule()
 	return q, nil
@@ -234,7 +245,7 @@ func (q *Queue) Submit(r *Request) error {
 	q.seq++
 	r.seq = q.seq
 	i := sort.Search(len(q.waiting), func(i int) bool { return before(r, q.waiting[i]) })
-	if !r.Deadline.IsZero() {
+	if !r.Deadline.IsZero() && !q.probingLocked(now) {
 		if wait := q.predictWaitLocked(i, r.Rows); wait > 0 && now.Add(wait).After(r.Deadline) {
 			q.mu.Unlock()
 			q.metrics.shed[shedPredicted].Inc()
@@ -274,7 +285,7 @@ func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
 	replicas := q.replicaCount()
 	n := rowsAhead + rows
 	b := min(q.cfg.MaxBatchSize, (n+replicas-1)/replicas)
-	one := q.profile.Predict(b)
+	one := q.profile.Typical(b)
 	if one == 0 {
 		return 0
 	}
@@ -284,6 +295,15 @@ func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
 		wait += one / 2
 	}
 	return wait
+}
+
+// probingLocked reports whether no batch has been answered for
+// Config.ProbeAfter. Predictions come only from answers: a profile
+// inflated by a slow spell would otherwise refuse every request for ever.
+// While probing, requests are let through (and shed only when their
+// deadline has passed) until an answer refreshes the profile.
+func (q *Queue) probingLocked(now time.Time) bool {
+	return now.Sub(q.lastDone) > q.cfg.ProbeAfter
 }
 
 func (q *Queue) replicaCount() int {

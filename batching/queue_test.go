@@ -27,6 +27,9 @@ func (f *fakeReplicas) Predict(rows int) time.Duration {
 	return f.predict(rows)
 }
 
+// Typical is Predict: the fake's profile has no spread.
+func (f *fakeReplicas) Typical(rows int) time.Duration { return f.Predict(rows) }
+
 type ranBatch struct {
 	b    *wire.Batch
 	done func(*wire.Result, error)

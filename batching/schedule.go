@@ -37,7 +37,7 @@ func (q *Queue) schedule() {
 				q.failAll(err) // the replica layer cannot serve this model
 				continue
 			}
-			q.shedLate(time.Now(), q.profile.Predict)
+			q.shedLate(time.Now(), q.profile.Typical)
 			continue
 		}
 		q.fill(slot)
@@ -85,7 +85,7 @@ func (q *Queue) latestStartLocked() time.Time {
 		if r.Deadline.IsZero() {
 			continue
 		}
-		if t := r.Deadline.Add(-q.profile.Predict(r.Rows)); first.IsZero() || t.Before(first) {
+		if t := r.Deadline.Add(-q.profile.Typical(r.Rows)); first.IsZero() || t.Before(first) {
 			first = t
 		}
 	}
@@ -106,10 +106,14 @@ func (q *Queue) failAll(err error) {
 }
 
 // shedLate answers, unrun, the waiting requests that can no longer meet
-// their deadline: already past it, or predicted (by predict) to finish
-// after it even in a batch of their own.
+// their deadline: already past it, or predicted (by predict, a typical
+// time) to finish after it even in a batch of their own. While probing
+// (see probeAfter) only the first kind is shed.
 func (q *Queue) shedLate(now time.Time, predict func(int) time.Duration) {
 	q.mu.Lock()
+	if q.probingLocked(now) {
+		predict = func(int) time.Duration { return 0 }
+	}
 	var late []*Request
 	kept := q.waiting[:0]
 	for _, r := range q.waiting {
@@ -158,7 +162,7 @@ func (q *Queue) fill(slot Slot) {
 	}()
 	for {
 		now := time.Now()
-		q.shedLate(now, slot.Predict)
+		q.shedLate(now, slot.Typical)
 		q.mu.Lock()
 		v := q.viewLocked(now, slot, waited)
 		if len(v.Items) == 0 {
@@ -292,6 +296,7 @@ func (q *Queue) complete(reqs []*Request, rows int, sent time.Time, res *wire.Re
 	now := time.Now()
 	q.mu.Lock()
 	q.inflight--
+	q.lastDone = now
 	q.mu.Unlock()
 	if err == nil {
 		compute, total := time.Duration(res.ComputeNS), now.Sub(sent)

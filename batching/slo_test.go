@@ -210,3 +210,32 @@ func TestFixedDelayHoldsTheSlot(t *testing.T) {
 	<-aCh
 	<-bCh
 }
+
+func TestAStaleProfileDoesNotRefuseForEver(t *testing.T) {
+	f := newFake()
+	q := newQueueWith(t, Config{MaxBatchSize: 4, ProbeAfter: 20 * ms}, f)
+	q.Profile().Seed(1, 50*ms) // a slow spell: 50ms per batch
+	r, _ := request(1, 1, time.Now().Add(10*ms))
+	if err := q.Submit(r); !errors.Is(err, ErrWouldMiss) {
+		t.Fatalf("Submit = %v, want ErrWouldMiss while the profile is fresh", err)
+	}
+	// No answer comes (everything is refused), so after ProbeAfter the
+	// queue lets a request through to measure again.
+	var ch chan *Request
+	for start := time.Now(); ; {
+		var r *Request
+		r, ch = request(1, 2, time.Now().Add(time.Second))
+		r.Deadline = time.Now().Add(10 * ms)
+		if err := q.Submit(r); err == nil {
+			break
+		} else if time.Since(start) > 5*time.Second {
+			t.Fatalf("still refusing after 5s: %v", err)
+		}
+		time.Sleep(ms)
+	}
+	f.free <- struct{}{}
+	echo(<-f.ran)
+	if got := <-ch; got.Err != nil {
+		t.Fatalf("the probe request: %v", got.Err)
+	}
+}

@@ -289,6 +289,15 @@ func (s *Slot) Predict(rows int) time.Duration {
 	return s.w.profile.Predict(rows)
 }
 
+// Typical is the worker's mean time from dispatch to answer of a batch of
+// rows; 0 when unknown.
+func (s *Slot) Typical(rows int) time.Duration {
+	if s.w.profile == nil {
+		return 0
+	}
+	return s.w.profile.Typical(rows)
+}
+
 // Release gives the slot back unused.
 func (s *Slot) Release() {
 	if s.w.alive.Load() {

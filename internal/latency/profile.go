@@ -123,6 +123,20 @@ func (p *Profile) Predict(rows int) time.Duration {
 	return time.Duration(c) + time.Duration(p.overhead.high)
 }
 
+// Typical is the mean time from dispatch to answer of a batch of rows:
+// mean compute time plus mean overhead; 0 when nothing has been observed.
+// Refusing a request is a certain miss, so the queue refuses only what
+// this typical time says would miss; batch sizes use the high quantile.
+func (p *Profile) Typical(rows int) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.estimateLocked(rows, func(s *stat) float64 { return s.mean })
+	if c == 0 {
+		return 0
+	}
+	return time.Duration(c) + time.Duration(p.overhead.mean)
+}
+
 // Mean is the mean compute time of a batch of rows (0 when unknown),
 // without overhead.
 func (p *Profile) Mean(rows int) time.Duration {
