@@ -2,6 +2,7 @@
 //
 //	gannet serve    serve a model repository over HTTP (OIP v2) and ZeroMQ
 //	gannet worker   run a worker process that connects to a server
+//	gannet bench    open-loop load generator, or a model's in-process compute time
 //	gannet keygen   make a CurveZMQ key pair
 //	gannet version  print the version
 //
@@ -32,6 +33,8 @@ func main() {
 		err = workerCmd(args)
 	case "keygen":
 		err = keygenCmd(args)
+	case "bench":
+		err = benchCmd(args)
 	case "version", "--version", "-version":
 		fmt.Printf("gannet %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
@@ -54,6 +57,7 @@ commands:
   serve    serve a model repository over HTTP (KServe OIP v2) and ZeroMQ
   worker   run a worker that connects to a server's worker port
   keygen   make a CurveZMQ key pair (for --curve-secret-key, --authorized-keys)
+  bench    open-loop load against a server, or a model's compute time in process
   version  print the version
 
 Run 'gannet <command> -h' for the flags of a command.
