@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: all build run test deps test-deps vet fuzz bench soak models clean
+.PHONY: all build run test deps test-deps vet fuzz bench bench-go soak models clean
 
 all: build
 
@@ -37,8 +37,13 @@ fuzz:
 		done; \
 	done; rm -f fuzz.log
 
-## bench: Go benchmarks of the request path and the models
-bench:
+## bench: the SLO figures (max goodput per transport vs the in-process ceiling,
+## baselines, overload, serving overhead, burst) on this machine; about 10 minutes
+bench: build
+	python3 scripts/bench_slo.py
+
+## bench-go: Go benchmarks of the request path and the models
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## soak: 30 minutes of open-loop load at 70% of capacity, a worker killed every minute (SOAK=30m)

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""make bench-slo: the SLO figures of the batching issue, in one run.
+
+Runs bin/gannet (built by make) on this machine, with the load generator on
+the same machine, for fashion-mnist-cnn (slo: 20ms at p99):
+
+  ceiling  gannet bench --in-process: compute throughput per batch size; the
+           ceiling is the best one whose batch p50 fits in the SLO
+  a        max goodput (OK answers within the SLO per second, over a sweep of
+           offered rates) over HTTP JSON, HTTP binary and the SDK, as a ratio
+           to the ceiling
+  b        the same sweep (HTTP binary) for the fixed-delay and AIMD baselines
+  c        60 s (BENCH_OVERLOAD_S) at 2x the max goodput: accepted p99,
+           refusals vs the excess, peak RSS of gannet serve vs at 50% load
+  d        serving overhead: p50 at one request in flight (10/s) minus the
+           in-process batch-1 p50, per transport
+  e        a burst (10x the base rate for 2 s): share of requests within the
+           SLO, SLO policy vs fixed delay
+
+Only the Python standard library; prints a table per part and writes every
+result to bench-out/slo.json. Environment: BENCH_STEP_S (seconds per sweep
+point, default 5), BENCH_OVERLOAD_S (default 60), FIXED_DELAY (default 2ms).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+BIN = os.path.abspath("bin/gannet")
+MODEL = "fashion-mnist-cnn"
+SLO_MS = 20.0
+STEP_S = float(os.environ.get("BENCH_STEP_S", "5"))
+OVERLOAD_S = float(os.environ.get("BENCH_OVERLOAD_S", "60"))
+FIXED = os.environ.get("FIXED_DELAY", "2ms")
+OUT = "bench-out"
+FRACTIONS = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def last_json(out):
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("no JSON line in:\n" + out[-2000:])
+
+
+class Server:
+    """gannet serve with one local worker per model, on free loopback ports."""
+
+    def __init__(self, policy):
+        self.http = free_port()
+        self.zmq = free_port()
+        args = [BIN, "serve", "--http-addr", "127.0.0.1:%d" % self.http,
+                "--zmq-addr", "tcp://127.0.0.1:%d" % self.zmq,
+                "--worker-addr", "tcp://127.0.0.1:%d" % free_port(),
+                "--batching-policy", policy, "--log-level", "warn"]
+        self.proc = subprocess.Popen(args)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.http), 1) as s:
+                    s.sendall(b"GET /v2/models/%s/ready HTTP/1.0\r\n\r\n" % MODEL.encode())
+                    if b" 200 " in s.recv(100):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server not ready")
+
+    def bench(self, transport, rate, duration=STEP_S, extra=()):
+        args = [BIN, "bench", "--url", "http://127.0.0.1:%d" % self.http,
+                "--sdk", "tcp://127.0.0.1:%d" % self.zmq, "--transport", transport,
+                "--model", MODEL, "--rate", "%.1f" % rate, "--duration", "%gs" % duration,
+                "--warmup", "1s", "--slo", "%gms" % SLO_MS, "--json", "--quiet"] + list(extra)
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        return last_json(out)
+
+    def peak_rss_mib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+def sweep(server, transport, ceiling):
+    rows = []
+    for f in FRACTIONS:
+        r = server.bench(transport, f * ceiling)
+        rows.append(r)
+        print("  %-11s offered %7.0f/s  goodput %7.0f/s  p50 %6.2f ms  p99 %7.2f ms  refused %d  errors %s" % (
+            transport, r["rate"], r["goodput"], r["p50_ms"], r["p99_ms"],
+            sum(r.get("refusals", {}).values()), r.get("errors", {})), flush=True)
+    best = max(rows, key=lambda r: r["goodput"])
+    return {"max_goodput": best["goodput"], "at_rate": best["rate"], "rows": rows}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    res = {}
+    inproc = last_json(subprocess.run([BIN, "bench", "--in-process", MODEL, "--json"],
+                                      check=True, capture_output=True, text=True).stdout)
+    fit = [r for r in inproc["rows"] if r["p50_ms"] <= SLO_MS]
+    ceiling = max(r["throughput"] for r in fit)
+    batch1 = next(r["p50_ms"] for r in inproc["rows"] if r["batch_size"] == 1)
+    res["in_process"] = inproc
+    res["ceiling"] = ceiling
+    print("in-process: ceiling %.0f rows/s (batch sizes whose p50 fits the %g ms SLO; best of any size %.0f), batch-1 p50 %.3f ms" % (
+        ceiling, SLO_MS, inproc["max_throughput"], batch1), flush=True)
+
+    print("\na. max goodput, SLO policy", flush=True)
+    s = Server("slo")
+    a = {}
+    for t in ["http-json", "http-binary", "sdk"]:
+        a[t] = sweep(s, t, ceiling)
+    res["a"] = a
+    for t, v in a.items():
+        print("  %-11s max goodput %7.0f/s = %.2f x ceiling" % (t, v["max_goodput"], v["max_goodput"] / ceiling))
+
+    print("\nd. serving overhead at one request in flight (10/s)", flush=True)
+    d = {}
+    for t in ["http-json", "http-binary", "sdk"]:
+        r = s.bench(t, 10, duration=max(STEP_S, 5))
+        d[t] = {"p50_ms": r["p50_ms"], "overhead_us": (r["p50_ms"] - batch1) * 1000}
+        print("  %-11s p50 %.3f ms - compute %.3f ms = %.0f us" % (t, r["p50_ms"], batch1, d[t]["overhead_us"]))
+    res["d"] = d
+
+    print("\nc. overload: 50%% then 2x the max goodput (http-binary), %g s" % OVERLOAD_S, flush=True)
+    good = a["http-binary"]["max_goodput"]
+    half = s.bench("http-binary", 0.5 * good, duration=OVERLOAD_S / 2)
+    rss_half = s.peak_rss_mib()
+    over = s.bench("http-binary", 2 * good, duration=OVERLOAD_S)
+    rss_over = s.peak_rss_mib()
+    refused = sum(over.get("refusals", {}).values())
+    excess = max(over["requests"] - over["ok"], 0)
+    c = {"half": half, "overload": over, "peak_rss_mib_half": rss_half, "peak_rss_mib_overload": rss_over,
+         "refused": refused, "excess_expected": over["requests"] - good * over["duration_s"]}
+    res["c"] = c
+    print("  offered %.0f/s: accepted p99 %.2f ms (SLO %g), OK %d, refused %d, expected excess %.0f; peak RSS %.1f MiB (%.1f MiB at 50%%)" % (
+        over["rate"], over["service_p99_ms"] if over.get("service_p99_ms") else over["p99_ms"], SLO_MS, over["ok"], refused,
+        c["excess_expected"], rss_over, rss_half))
+    s.stop()
+
+    burst_trace = os.path.join(OUT, "burst.trace")
+    base = 0.3 * good
+    with open(burst_trace, "w") as f:
+        f.write("# t_seconds rate: base, 10x for 2 s, base\n0 %.1f\n5 %.1f\n7 %.1f\n12 %.1f\n" % (base, 10 * base, base, base))
+
+    res["b"], res["e"] = {}, {}
+    for name, policy in [("fixed", "fixed:" + FIXED), ("aimd", "aimd")]:
+        print("\nb. baseline %s (%s), http-binary" % (name, policy), flush=True)
+        s = Server(policy)
+        res["b"][name] = sweep(s, "http-binary", ceiling)
+        if name == "fixed":
+            res["e"]["fixed"] = s.bench("http-binary", base, duration=12, extra=["--arrival", "trace", "--trace", burst_trace])
+        s.stop()
+    s = Server("slo")
+    res["e"]["slo"] = s.bench("http-binary", base, duration=12, extra=["--arrival", "trace", "--trace", burst_trace])
+    s.stop()
+
+    print("\nb. goodput at the same offered loads (http-binary)")
+    print("  offered/s   slo    fixed   aimd")
+    for i, f in enumerate(FRACTIONS):
+        print("  %7.0f  %7.0f  %7.0f  %7.0f" % (f * ceiling, a["http-binary"]["rows"][i]["goodput"],
+                                             res["b"]["fixed"]["rows"][i]["goodput"], res["b"]["aimd"]["rows"][i]["goodput"]))
+    print("  max      %7.0f  %7.0f  %7.0f" % (a["http-binary"]["max_goodput"], res["b"]["fixed"]["max_goodput"], res["b"]["aimd"]["max_goodput"]))
+    print("\ne. burst (base %.0f/s, 10x for 2 s): share within the SLO: slo %.4f, fixed %.4f" % (
+        base, res["e"]["slo"]["slo_share"], res["e"]["fixed"]["slo_share"]))
+    with open(os.path.join(OUT, "slo.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print("\nwrote %s" % os.path.join(OUT, "slo.json"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
