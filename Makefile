@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: all build run test deps test-deps vet fuzz bench bench-go soak models clean
+.PHONY: all build run test deps test-deps vet fuzz bench bench-go soak models models-large conformance conformance-update clean
 
 all: build
 
@@ -54,6 +54,19 @@ soak: test-deps
 ## models: retrain the built-in models and rewrite the reference outputs (needs python3-torch)
 models:
 	/usr/bin/python3 scripts/make_models.py
+
+## models-large: torchvision resnet18, mobilenet_v2, squeezenet1_1 (random weights) and their
+## reference outputs into testdata/large (not committed; needs python3-torchvision)
+models-large:
+	/usr/bin/python3 scripts/make_models.py --torchvision
+
+## conformance: the ONNX backend tests of Debian's libonnx-testdata, each in its own process
+conformance: test-deps
+	$(GO) run ./cmd/onnx-conformance
+
+## conformance-update: rewrite the ratchet (testdata/conformance/baseline.txt) after an improvement
+conformance-update: test-deps
+	$(GO) run ./cmd/onnx-conformance -update
 
 clean:
 	rm -rf bin

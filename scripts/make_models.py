@@ -16,6 +16,17 @@ against without needing PyTorch:
                                         images, float32 little-endian, N x 10
     <out>/reference/<name>.json         accuracy on the full test set and on
                                         the first N images, and N
+
+With --torchvision it instead writes torchvision's resnet18, mobilenet_v2
+and squeezenet1_1 with random weights (fixed seed; large, so not committed;
+default folder testdata/large, which .gitignore lists), each with reference
+inputs and PyTorch outputs at batch sizes 1, 3 and 8:
+
+    /usr/bin/python3 scripts/make_models.py --torchvision [--out testdata/large]
+
+    <out>/models/<name>/config.yaml, <out>/models/<name>/1/model.onnx
+    <out>/reference/<name>.b<N>.in.f32    N x 3 x 224 x 224 float32 LE
+    <out>/reference/<name>.b<N>.out.f32   N x 1000 float32 LE
 """
 import argparse
 import gzip
@@ -102,10 +113,61 @@ def predict(model, xs):
         return torch.cat([model(xs[i:i + 1000]) for i in range(0, len(xs), 1000)])
 
 
+TORCHVISION = ("resnet18", "mobilenet_v2", "squeezenet1_1")
+BATCHES = (1, 3, 8)
+
+
+def make_torchvision(out):
+    import torchvision
+
+    os.makedirs(os.path.join(out, "reference"), exist_ok=True)
+    for k, name in enumerate(TORCHVISION):
+        torch.manual_seed(100 + k)
+        model = getattr(torchvision.models, name)(weights=None)
+        # Fresh BatchNorm statistics are the identity; random ones make the
+        # exported (folded) model and its outputs non-trivial.
+        with torch.no_grad():
+            for mod in model.modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    mod.running_mean.normal_(0, 0.1)
+                    mod.running_var.uniform_(0.5, 1.5)
+                    mod.weight.normal_(1, 0.1)
+                    mod.bias.normal_(0, 0.1)
+        model.eval()
+        mdir = os.path.join(out, "models", name)
+        os.makedirs(os.path.join(mdir, "1"), exist_ok=True)
+        x = torch.randn(1, 3, 224, 224)
+        torch.onnx.export(
+            model, x, os.path.join(mdir, "1", "model.onnx"),
+            input_names=["input"], output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=13, do_constant_folding=True)
+        with open(os.path.join(mdir, "config.yaml"), "w") as f:
+            f.write(f"# {name}: torchvision, random weights, made by scripts/make_models.py --torchvision\n"
+                    "max_batch_size: 8\n")
+        for n in BATCHES:
+            g = torch.Generator().manual_seed(1000 * k + n)
+            xb = torch.randn(n, 3, 224, 224, generator=g)
+            with torch.no_grad():
+                yb = model(xb)
+            base = os.path.join(out, "reference", f"{name}.b{n}")
+            xb.numpy().astype("<f4").tofile(base + ".in.f32")
+            yb.numpy().astype("<f4").tofile(base + ".out.f32")
+        print(f"wrote {name}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "testdata"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--torchvision", action="store_true",
+                    help="write torchvision resnet18, mobilenet_v2, squeezenet1_1 (random weights) instead")
     args = ap.parse_args()
+    root = os.path.join(os.path.dirname(__file__), "..", "testdata")
+    if args.torchvision:
+        torch.set_num_threads(os.cpu_count() or 1)
+        make_torchvision(args.out or os.path.join(root, "large"))
+        return
+    args.out = args.out or root
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
 
@@ -132,7 +194,7 @@ def main():
             opset_version=13, do_constant_folding=True)
         with open(os.path.join(mdir, "config.yaml"), "w") as f:
             f.write(f"# {name}: Fashion-MNIST classifier made by scripts/make_models.py\n"
-                    "max_batch_size: 32\n")
+                    "max_batch_size: 32\nslo: 20ms at p99\n")
         ref = logits[:N_REF].numpy().astype("<f4")
         ref.tofile(os.path.join(args.out, "reference", name + ".logits.f32"))
         with open(os.path.join(args.out, "reference", name + ".json"), "w") as f:

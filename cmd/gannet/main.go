@@ -3,6 +3,7 @@
 //	gannet serve    serve a model repository over HTTP (OIP v2) and ZeroMQ
 //	gannet worker   run a worker process that connects to a server
 //	gannet bench    open-loop load generator, or a model's in-process compute time
+//	gannet simulate trace-driven autoscaling simulator (Gannet vs Ray Serve vs Knative KPA)
 //	gannet keygen   make a CurveZMQ key pair
 //	gannet version  print the version
 //
@@ -35,6 +36,8 @@ func main() {
 		err = keygenCmd(args)
 	case "bench":
 		err = benchCmd(args)
+	case "simulate":
+		err = simulateCmd(args)
 	case "version", "--version", "-version":
 		fmt.Printf("gannet %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
@@ -58,6 +61,7 @@ commands:
   worker   run a worker that connects to a server's worker port
   keygen   make a CurveZMQ key pair (for --curve-secret-key, --authorized-keys)
   bench    open-loop load against a server, or a model's compute time in process
+  simulate run autoscaling policies against a simulated cluster on a load trace
   version  print the version
 
 Run 'gannet <command> -h' for the flags of a command.

@@ -119,4 +119,3 @@ func TestRefusals(t *testing.T) {
 	}
 	in.live(t)
 }
-

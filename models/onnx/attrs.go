@@ -15,7 +15,7 @@ func newAttrs(n *nodeProto, allowed []string) (*attrs, error) {
 		if at.refName != "" {
 			return nil, invalid("attribute %q refers to a function attribute outside a function", at.name)
 		}
-		ok := false
+		ok := at.name == "consumed_inputs" // a memory hint of opsets before 6
 		for _, name := range allowed {
 			if name == at.name {
 				ok = true
@@ -25,7 +25,9 @@ func newAttrs(n *nodeProto, allowed []string) (*attrs, error) {
 		if !ok {
 			return nil, unsupported("attribute %q is not supported", at.name)
 		}
-		a.byName[at.name] = at
+		if at.name != "consumed_inputs" {
+			a.byName[at.name] = at
+		}
 	}
 	return a, nil
 }

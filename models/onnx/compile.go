@@ -22,21 +22,30 @@ const MaxBucket = 1 << 16
 
 // Opset versions of the default domain that Compile accepts.
 const (
-	MinOpset = 7
+	MinOpset = 1
 	MaxOpset = 21
 )
 
 // Program is a compiled model: one gorgonia graph and tape machine per
-// bucket. It is not safe for concurrent use.
+// bucket (or one graph of fixed shapes, from CompileStatic). It is not safe
+// for concurrent use.
 type Program struct {
 	inputs  []TensorInfo
 	outputs []TensorInfo
-	inRow   []int   // FP32 elements per row of each input
+	inDT    []int32 // ONNX type of each input
+	outDT   []int32
+	inRow   []int   // elements per row of each input
 	inTail  [][]int // shape of one row of each input
 	outRow  []int
 	outTail [][]int64
 	buckets []int
 	progs   []*bucketProg
+	// static: compiled by CompileStatic, for these input shapes only; progs
+	// holds one graph and buckets is nil.
+	static   bool
+	inShape  [][]int
+	outShape [][]int
+	fixed    []*constT // static: inputs folded as constants (CompileSpecialized)
 }
 
 // bucketProg is the graph and machine of one bucket.
@@ -45,9 +54,9 @@ type bucketProg struct {
 	g       *G.ExprGraph
 	vm      G.VM
 	in      []*G.Node
-	inData  [][]float32
+	inT     []*constT // the data bound to in, as tensors
 	inDense []*tensor.Dense
-	out     []*G.Node
+	out     []*value // a node, or a constant (static programs only)
 }
 
 // compiler holds what the buckets share: decoded initializers and weights
@@ -80,13 +89,31 @@ type value struct {
 	name string // the ONNX value name (key of shared weights)
 	c    *constT
 	n    *G.Node
+	// For a node: its ONNX type (0 means FP32) and logical shape (nil means
+	// the node's shape; a scalar is held by a node of shape (1)).
+	dt  int32
+	shp []int
 }
 
 func (v *value) shape() []int {
 	if v.c != nil {
 		return v.c.shape
 	}
+	if v.shp != nil {
+		return v.shp
+	}
 	return v.n.Shape()
+}
+
+// dtype is the value's ONNX datatype.
+func (v *value) dtype() int32 {
+	if v.c != nil {
+		return v.c.dt
+	}
+	if v.dt == 0 {
+		return dtFloat
+	}
+	return v.dt
 }
 
 func (v *value) isConst() bool { return v.c != nil }
@@ -117,6 +144,22 @@ func Compile(m *Model, opt Options) (p *Program, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := newCompiler(m)
+	if err != nil {
+		return nil, err
+	}
+	p = &Program{inputs: m.Inputs(), outputs: m.Outputs(), buckets: buckets}
+	if err := p.checkInputs(m, buckets); err != nil {
+		return nil, err
+	}
+	if err := p.buildAll(c, buckets); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// newCompiler checks the model's opset and nodes.
+func newCompiler(m *Model) (*compiler, error) {
 	c := &compiler{m: m, opset: m.Opset(), inits: map[string]*constT{},
 		static: map[string]*constT{}, prepared: map[string]*prepared{}}
 	if c.opset < MinOpset || c.opset > MaxOpset {
@@ -128,34 +171,34 @@ func Compile(m *Model, opt Options) (p *Program, err error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	p = &Program{inputs: m.Inputs(), outputs: m.Outputs(), buckets: buckets}
-	if err := p.checkInputs(m, buckets); err != nil {
-		return nil, err
-	}
-	for _, bs := range buckets {
+	return c, nil
+}
+
+// buildAll builds one graph per size, then dry-runs each: first op by op in
+// this goroutine, where a panic can be recovered, then on the tape machine,
+// whose ops run in a goroutine of their own.
+func (p *Program) buildAll(c *compiler, sizes []int) error {
+	for _, bs := range sizes {
 		bp, err := c.build(bs, p)
 		if err != nil {
 			if len(p.progs) > 0 {
 				// The first bucket built, so this failure is about this
 				// bucket's shapes.
-				return nil, fmt.Errorf("bucket %d: %w", bs, err)
+				return fmt.Errorf("bucket %d: %w", bs, err)
 			}
-			return nil, err
+			return err
 		}
 		p.progs = append(p.progs, bp)
 	}
-	// Dry-run every bucket: first op by op in this goroutine, where a panic
-	// can be recovered, then on the tape machine, whose ops run in a
-	// goroutine of their own.
 	for _, bp := range p.progs {
 		if err := safeEval(bp.g); err != nil {
-			return nil, fmt.Errorf("bucket %d: dry run: %w", bp.size, err)
+			return fmt.Errorf("bucket %d: dry run: %w", bp.size, err)
 		}
 		if _, _, err := p.runBucket(bp, bp.size, nil); err != nil {
-			return nil, fmt.Errorf("bucket %d: dry run: %w", bp.size, err)
+			return fmt.Errorf("bucket %d: dry run: %w", bp.size, err)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // Buckets returns the compiled batch sizes, ascending.
@@ -246,16 +289,34 @@ func arity(lo, hi int) string {
 	return fmt.Sprintf("%d to %d", lo, hi)
 }
 
+// checkTypes records the ONNX types of the graph inputs and outputs and
+// refuses those that cannot be computed with.
+func (p *Program) checkTypes(m *Model) error {
+	for _, v := range m.inVals {
+		if !runnable(v.elemType) {
+			return unsupported("onnx: input %q is %s; supported: FP32, FP64, integer types and BOOL", v.name, dtypeName(v.elemType))
+		}
+		p.inDT = append(p.inDT, v.elemType)
+	}
+	for _, v := range m.outVals {
+		if !runnable(v.elemType) {
+			return unsupported("onnx: output %q is %s; supported: FP32, FP64, integer types and BOOL", v.name, dtypeName(v.elemType))
+		}
+		p.outDT = append(p.outDT, v.elemType)
+	}
+	return nil
+}
+
 // checkInputs checks the graph inputs and outputs and records row shapes.
 func (p *Program) checkInputs(m *Model, buckets []int) error {
 	if len(m.inputs) == 0 {
 		return unsupported("onnx: the graph has no inputs")
 	}
+	if err := p.checkTypes(m); err != nil {
+		return err
+	}
 	for i, v := range m.inVals {
 		info := m.inputs[i]
-		if info.DataType != "FP32" {
-			return unsupported("onnx: input %q is %s; only FP32 inputs are supported", v.name, info.DataType)
-		}
 		if !v.hasShape || len(v.dims) == 0 {
 			return unsupported("onnx: input %q has no shape; a batch dimension and static row shape are required", v.name)
 		}
@@ -277,11 +338,6 @@ func (p *Program) checkInputs(m *Model, buckets []int) error {
 		p.inRow = append(p.inRow, row)
 		p.inputs[i].Shape[0] = -1
 	}
-	for _, info := range m.outputs {
-		if info.DataType != "FP32" {
-			return unsupported("onnx: output %q is %s; only FP32 outputs are supported", info.Name, info.DataType)
-		}
-	}
 	return nil
 }
 
@@ -293,36 +349,60 @@ func int64s(v []int) []int64 {
 	return out
 }
 
-// build makes the graph and machine of one bucket.
+// build makes the graph and machine of one bucket (of the fixed shapes of
+// a static program).
 func (c *compiler) build(bucket int, p *Program) (*bucketProg, error) {
 	b := &builder{c: c, bucket: bucket, g: G.NewGraph(), env: map[string]*value{}, wnodes: map[string]*G.Node{}}
 	bp := &bucketProg{size: bucket, g: b.g}
 	for i, info := range p.inputs {
-		shape := append([]int{bucket}, p.inTail[i]...)
-		data := make([]float32, bucket*p.inRow[i])
-		dense := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
-		n := G.NewTensor(b.g, tensor.Float32, len(shape), G.WithShape(shape...),
+		var shape []int
+		if p.static {
+			shape = p.inShape[i]
+		} else {
+			shape = append([]int{bucket}, p.inTail[i]...)
+		}
+		if p.static && p.fixed[i] != nil {
+			b.env[info.Name] = &value{name: info.Name, c: p.fixed[i]}
+			bp.in, bp.inDense, bp.inT = append(bp.in, nil), append(bp.inDense, nil), append(bp.inT, nil)
+			continue
+		}
+		if shapeSize(shape) == 0 {
+			return nil, unsupported("onnx: input %q has shape %v; empty inputs are not supported", info.Name, shape)
+		}
+		t := newConst(p.inDT[i], shape)
+		dense := toDense(t)
+		gs := gShape(shape)
+		n := G.NewTensor(b.g, gDtype(t.dt), len(gs), G.WithShape(gs...),
 			G.WithName(b.uniq("input:"+info.Name)), G.WithValue(dense))
-		b.env[info.Name] = &value{name: info.Name, n: n}
+		b.env[info.Name] = &value{name: info.Name, n: n, dt: t.dt, shp: nonNil(shape)}
 		bp.in = append(bp.in, n)
 		bp.inDense = append(bp.inDense, dense)
-		bp.inData = append(bp.inData, data)
+		bp.inT = append(bp.inT, t)
 	}
 	for _, n := range c.m.graph.nodes {
 		if err := b.node(n); err != nil {
 			return nil, nodeErr(n, err)
 		}
 	}
-	first := p.outTail == nil
+	first := p.outTail == nil && p.outShape == nil
 	for i, info := range p.outputs {
 		v, err := b.lookup(info.Name)
 		if err != nil {
 			return nil, fmt.Errorf("onnx: graph output: %w", err)
 		}
+		if dt := v.dtype(); dt != p.outDT[i] {
+			return nil, unsupported("onnx: output %q is computed as %s but declared %s", info.Name, dtypeName(dt), dtypeName(p.outDT[i]))
+		}
+		shape := v.shape()
+		if p.static {
+			p.outShape = append(p.outShape, slices.Clone(shape))
+			p.outputs[i].Shape = int64s(shape)
+			bp.out = append(bp.out, v)
+			continue
+		}
 		if v.isConst() {
 			return nil, unsupported("onnx: output %q is a constant; constant outputs are not supported", info.Name)
 		}
-		shape := v.n.Shape()
 		if len(shape) == 0 || shape[0] != bucket {
 			return nil, unsupported("onnx: output %q has shape %v; dimension 0 must be the batch (%d)", info.Name, shape, bucket)
 		}
@@ -334,9 +414,11 @@ func (c *compiler) build(bucket int, p *Program) (*bucketProg, error) {
 		} else if !slices.Equal(p.outTail[i], tail) {
 			return nil, unsupported("onnx: output %q has rows of shape %v in this bucket but %v in another", info.Name, tail, p.outTail[i])
 		}
-		bp.out = append(bp.out, v.n)
+		bp.out = append(bp.out, v)
 	}
-	bp.vm = G.NewTapeMachine(b.g)
+	if len(b.g.AllNodes()) > len(b.g.Inputs()) {
+		bp.vm = G.NewTapeMachine(b.g)
+	} // else there is nothing to run: every output is an input or a constant
 	return bp, nil
 }
 

@@ -13,23 +13,25 @@ type constT struct {
 	dt    int32 // dtFloat, or an integer type or dtBool
 	shape []int
 	f     []float32 // when dt == dtFloat
-	i     []int64   // otherwise
+	d     []float64 // when dt == dtDouble
+	i     []int64   // otherwise (every integer type, and BOOL as 0/1)
 	// static: the value does not depend on the bucket, so it may be prepared
 	// once and shared between the buckets' graphs.
 	static bool
 }
 
 func (c *constT) isFloat() bool { return c.dt == dtFloat }
+func (c *constT) isInt() bool   { return isIntType(c.dt) }
 func (c *constT) size() int     { return shapeSize(c.shape) }
 
 // ints returns the values as int64s (floats are truncated).
 func (c *constT) ints() []int64 {
-	if !c.isFloat() {
+	if c.isInt() {
 		return c.i
 	}
-	out := make([]int64, len(c.f))
-	for k, v := range c.f {
-		out[k] = int64(v)
+	out := make([]int64, c.size())
+	for k := range out {
+		out[k] = int64(c.num(k))
 	}
 	return out
 }
@@ -37,12 +39,18 @@ func (c *constT) ints() []int64 {
 // take builds a tensor of the given shape from the elements at src.
 func (c *constT) take(shape []int, src []int) *constT {
 	out := &constT{dt: c.dt, shape: shape, static: c.static}
-	if c.isFloat() {
+	switch c.dt {
+	case dtFloat:
 		out.f = make([]float32, len(src))
 		for k, s := range src {
 			out.f[k] = c.f[s]
 		}
-	} else {
+	case dtDouble:
+		out.d = make([]float64, len(src))
+		for k, s := range src {
+			out.d[k] = c.d[s]
+		}
+	default:
 		out.i = make([]int64, len(src))
 		for k, s := range src {
 			out.i[k] = c.i[s]
@@ -120,6 +128,8 @@ func tensorConst(t *tensorProto) (*constT, error) {
 	switch t.dataType {
 	case dtFloat, dtInt32, dtUint32:
 		elem = 4
+	case dtDouble:
+		elem = 8
 	case dtInt64, dtUint64:
 		elem = 8
 	case dtInt16, dtUint16:
@@ -127,7 +137,7 @@ func tensorConst(t *tensorProto) (*constT, error) {
 	case dtInt8, dtUint8, dtBool:
 		elem = 1
 	default:
-		return nil, unsupported("tensor %q has datatype %s; only FP32 and integer constants are supported", t.name, dtypeName(t.dataType))
+		return nil, unsupported("tensor %q has datatype %s; only FP32, FP64, integer and BOOL tensors are supported", t.name, dtypeName(t.dataType))
 	}
 	mismatch := func(field string, n int) error {
 		return invalid("tensor %q: %s holds %d values, dims %v need %d", t.name, field, n, t.dims, size)
@@ -144,6 +154,11 @@ func tensorConst(t *tensorProto) (*constT, error) {
 			return nil, mismatch("float_data", len(t.floatData))
 		}
 		c.f = append([]float32(nil), t.floatData...)
+	case dtDouble:
+		if len(t.doubleData) != size {
+			return nil, mismatch("double_data", len(t.doubleData))
+		}
+		c.d = append([]float64(nil), t.doubleData...)
 	case dtInt64:
 		if len(t.int64Data) != size {
 			return nil, mismatch("int64_data", len(t.int64Data))
@@ -169,12 +184,7 @@ func tensorConst(t *tensorProto) (*constT, error) {
 			c.i[k] = int64(v)
 		}
 	}
-	if c.dt != dtFloat && c.f == nil && c.i == nil {
-		c.i = []int64{}
-	}
-	if c.dt == dtFloat && c.f == nil {
-		c.f = []float32{}
-	}
+	c.fillEmpty()
 	return c, nil
 }
 
@@ -185,6 +195,13 @@ func (c *constT) fromRaw(raw []byte) error {
 		c.f = make([]float32, n)
 		for k := range c.f {
 			c.f[k] = math.Float32frombits(le.Uint32(raw[4*k:]))
+		}
+		return nil
+	}
+	if c.dt == dtDouble {
+		c.d = make([]float64, n)
+		for k := range c.d {
+			c.d[k] = math.Float64frombits(le.Uint64(raw[8*k:]))
 		}
 		return nil
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // Shape ops. Shapes are static per bucket, so Shape, Gather, Unsqueeze,
@@ -111,48 +110,6 @@ func opShape(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) 
 	return constOut(out), nil
 }
 
-func opGather(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	data, err := constInput(in, 0, "data")
-	if err != nil {
-		return nil, err
-	}
-	idx, err := constInput(in, 1, "indices")
-	if err != nil {
-		return nil, err
-	}
-	if idx.isFloat() {
-		return nil, invalid("indices are FP32, want integers")
-	}
-	axis64, err := a.int("axis", 0)
-	if err != nil {
-		return nil, err
-	}
-	axis, err := normAxis(axis64, len(data.shape))
-	if err != nil {
-		return nil, err
-	}
-	dimLen := data.shape[axis]
-	outShape := slices.Concat(data.shape[:axis], idx.shape, data.shape[axis+1:])
-	outer, inner := shapeSize(data.shape[:axis]), shapeSize(data.shape[axis+1:])
-	src := make([]int, 0, shapeSize(outShape))
-	for o := 0; o < outer; o++ {
-		for _, k := range idx.i {
-			if k < -int64(dimLen) || k >= int64(dimLen) {
-				return nil, invalid("index %d is out of range for dimension %d of size %d", k, axis, dimLen)
-			}
-			if k < 0 {
-				k += int64(dimLen)
-			}
-			for j := 0; j < inner; j++ {
-				src = append(src, (o*dimLen+int(k))*inner+j)
-			}
-		}
-	}
-	out := data.take(outShape, src)
-	out.static = data.static && idx.static
-	return constOut(out), nil
-}
-
 // axesOf reads the axes of Unsqueeze/Squeeze/ReduceX: an attribute before
 // opset 13, the optional input 1 from 13.
 func (b *builder) axesOf(a *attrs, in []*value, required bool) ([]int64, bool, error) {
@@ -190,17 +147,15 @@ func (b *builder) reshapeValue(v *value, shape []int) ([]*value, error) {
 	if v.isConst() {
 		return constOut(v.c.reshaped(shape)), nil
 	}
-	if slices.Equal(shape, v.shape()) {
-		return nodeOut(v.n), nil
+	gs := gShape(shape)
+	if gs.Eq(v.n.Shape()) {
+		return []*value{{n: v.n, dt: v.dtype(), shp: nonNil(shape)}}, nil
 	}
-	if len(shape) == 0 {
-		return nil, unsupported("reshaping a run-time tensor to a scalar is not supported")
-	}
-	out, err := G.Reshape(v.n, tensor.Shape(slices.Clone(shape)))
+	out, err := G.Reshape(v.n, gs)
 	if err != nil {
 		return nil, err
 	}
-	return nodeOut(out), nil
+	return []*value{{n: out, dt: v.dtype(), shp: nonNil(shape)}}, nil
 }
 
 func opUnsqueeze(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
@@ -332,77 +287,6 @@ func opFlatten(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error
 	return b.reshapeValue(in[0], []int{shapeSize(shape[:axis]), shapeSize(shape[axis:])})
 }
 
-func opConcat(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	axis64, err := a.int("axis", 0)
-	if err != nil {
-		return nil, err
-	}
-	if !a.has("axis") {
-		return nil, invalid("attribute axis is missing")
-	}
-	first := in[0].shape()
-	axis, err := normAxis(axis64, len(first))
-	if err != nil {
-		return nil, err
-	}
-	allConst := true
-	outShape := slices.Clone(first)
-	outShape[axis] = 0
-	for k, v := range in {
-		if v == nil {
-			return nil, invalid("input %d is missing", k)
-		}
-		s := v.shape()
-		if len(s) != len(first) {
-			return nil, invalid("input %d has rank %d, input 0 has %d", k, len(s), len(first))
-		}
-		for d := range s {
-			if d != axis && s[d] != first[d] {
-				return nil, invalid("input %d has shape %v, input 0 has %v", k, s, first)
-			}
-		}
-		outShape[axis] += s[axis]
-		allConst = allConst && v.isConst()
-	}
-	if !allConst {
-		nodes := make([]*G.Node, len(in))
-		for k, v := range in {
-			if nodes[k], err = b.tensor(v, "input"); err != nil {
-				return nil, err
-			}
-		}
-		out, err := G.Concat(axis, nodes...)
-		if err != nil {
-			return nil, err
-		}
-		return nodeOut(out), nil
-	}
-	dt := in[0].c.dt
-	out := &constT{dt: dt, shape: outShape, static: true}
-	outer := shapeSize(first[:axis])
-	for o := 0; o < outer; o++ {
-		for _, v := range in {
-			c := v.c
-			if c.dt != dt {
-				return nil, invalid("inputs mix %s and %s", dtypeName(dt), dtypeName(c.dt))
-			}
-			chunk := shapeSize(c.shape[axis:])
-			if dt == dtFloat {
-				out.f = append(out.f, c.f[o*chunk:(o+1)*chunk]...)
-			} else {
-				out.i = append(out.i, c.i[o*chunk:(o+1)*chunk]...)
-			}
-			out.static = out.static && c.static
-		}
-	}
-	if dt == dtFloat && out.f == nil {
-		out.f = []float32{}
-	} else if dt != dtFloat && out.i == nil {
-		out.i = []int64{}
-	}
-	return constOut(out), nil
-}
-
 func opCast(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	to64, err := a.int("to", 0)
 	if err != nil {
@@ -412,46 +296,8 @@ func opCast(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 		return nil, invalid("attribute to is missing")
 	}
 	to := int32(to64)
-	if int64(to) != to64 || (to != dtFloat && !isIntType(to)) {
+	if int64(to) != to64 || !runnable(to) {
 		return nil, unsupported("cast to %s is not supported", dtypeName(int32(to64)))
 	}
-	x := in[0]
-	if !x.isConst() {
-		if to != dtFloat {
-			return nil, unsupported("cast of a run-time tensor to %s is not supported", dtypeName(to))
-		}
-		return nodeOut(x.n), nil
-	}
-	c := x.c
-	out := &constT{dt: to, shape: c.shape, static: c.static}
-	switch {
-	case to == dtFloat && c.isFloat():
-		out.f = c.f
-	case to == dtFloat:
-		out.f = make([]float32, len(c.i))
-		for k, v := range c.i {
-			out.f[k] = float32(v)
-		}
-	default:
-		out.i = make([]int64, c.size())
-		for k := range out.i {
-			var v int64
-			if c.isFloat() {
-				f := c.f[k]
-				if to == dtBool {
-					if f != 0 {
-						v = 1
-					}
-				} else if f != f || f >= math.MaxInt64 || f <= math.MinInt64 {
-					return nil, invalid("cannot cast %v to %s", f, dtypeName(to))
-				} else {
-					v = int64(f)
-				}
-			} else {
-				v = c.i[k]
-			}
-			out.i[k] = castInt(v, to)
-		}
-	}
-	return constOut(out), nil
+	return b.castK(in[0], to)
 }

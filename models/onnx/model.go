@@ -9,7 +9,11 @@
 //
 // Dimension 0 of every graph input and output is the batch dimension. Shapes
 // are static per bucket, so shape computations (Shape, Gather, Concat, ...)
-// are folded at compile time. Only FP32 tensors flow at run time.
+// are folded at compile time. FP32, FP64, the integer types and BOOL flow at
+// run time (see tensor.go); most ops are Go kernels run by a gorgonia op
+// (kernel.go), the heavy FP32 ones (Conv, Gemm, MatMul, pools) gorgonia and
+// BLAS paths. CompileStatic compiles a graph at fixed shapes, without a
+// batch dimension, for ONNX's conformance tests (cmd/onnx-conformance).
 //
 // A Program is not safe for concurrent use: callers serialise Run (one
 // Program per worker). A Model is immutable after Parse and may be shared.
@@ -204,6 +208,19 @@ func cloneInfos(in []TensorInfo) []TensorInfo {
 	for i, t := range in {
 		t.Shape = append([]int64(nil), t.Shape...)
 		out[i] = t
+	}
+	return out
+}
+
+// OpTypes lists the op of every node, in graph order; an op of another
+// domain than the default is written domain:op.
+func (m *Model) OpTypes() []string {
+	out := make([]string, len(m.graph.nodes))
+	for i, n := range m.graph.nodes {
+		out[i] = n.opType
+		if n.domain != "" && n.domain != "ai.onnx" {
+			out[i] = n.domain + ":" + n.opType
+		}
 	}
 	return out
 }

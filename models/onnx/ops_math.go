@@ -3,6 +3,8 @@ package onnx
 import (
 	"slices"
 
+	"gonum.org/v1/gonum/blas"
+
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -146,6 +148,9 @@ func (b *builder) matrixOperand(v *value, trans bool, scale float32, what string
 func opMatMul(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	A, B := in[0], in[1]
 	sa, sb := A.shape(), B.shape()
+	if len(sa) < 2 || len(sb) != 2 || A.isConst() || A.dtype() != dtFloat || B.dtype() != dtFloat {
+		return b.matMulK(A, B)
+	}
 	if len(sa) < 2 || len(sb) != 2 {
 		return nil, unsupported("MatMul of %v by %v is not supported (A of rank >= 2, B a matrix)", sa, sb)
 	}
@@ -183,7 +188,11 @@ func opMatMul(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 }
 
 func opBinary(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	v, err := b.binary(n.opType, in[0], in[1])
+	y, err := legacyBroadcast(b, a, in[0], in[1])
+	if err != nil {
+		return nil, err
+	}
+	v, err := b.binary(n.opType, in[0], y)
 	if err != nil {
 		return nil, err
 	}
@@ -192,24 +201,20 @@ func opBinary(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 
 // binary builds Add, Sub, Mul or Div with numpy broadcasting (rank <= 4).
 func (b *builder) binary(op string, x, y *value) (*value, error) {
-	if x.isConst() && y.isConst() {
-		c, err := constBinary(op, x.c, y.c)
-		if err != nil {
-			return nil, err
-		}
-		return &value{c: c}, nil
-	}
-	for _, v := range []*value{x, y} {
-		if v.isConst() && !v.c.isFloat() {
-			return nil, invalid("operand is %s; the other is a run-time FP32 tensor", dtypeName(v.c.dt))
-		}
-	}
 	out, err := broadcastShape(x.shape(), y.shape())
 	if err != nil {
 		return nil, err
 	}
-	if len(out) > 4 {
-		return nil, unsupported("broadcasting at rank %d is not supported (at most 4)", len(out))
+	// gorgonia's own ops take FP32 run-time tensors of rank 1 to 4; the
+	// rest (constants, other types, scalars, higher ranks) run as kernels.
+	gorgonia := x.dtype() == dtFloat && y.dtype() == dtFloat && !(x.isConst() && y.isConst()) &&
+		len(out) >= 1 && len(out) <= 4 && (x.isConst() || len(x.shape()) > 0) && (y.isConst() || len(y.shape()) > 0)
+	if !gorgonia {
+		vs, err := b.arithK(op, x, y)
+		if err != nil {
+			return nil, err
+		}
+		return vs[0], nil
 	}
 	nx, err := b.operand(x, out)
 	if err != nil {
@@ -218,6 +223,13 @@ func (b *builder) binary(op string, x, y *value) (*value, error) {
 	ny, err := b.operand(y, out)
 	if err != nil {
 		return nil, err
+	}
+	if (!nx.IsScalar() && len(nx.Shape()) != len(out)) || (!ny.IsScalar() && len(ny.Shape()) != len(out)) {
+		vs, err := b.arithK(op, x, y)
+		if err != nil {
+			return nil, err
+		}
+		return vs[0], nil
 	}
 	var left, right []byte
 	if !nx.IsScalar() && !ny.IsScalar() {
@@ -320,46 +332,107 @@ func opUnary(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) 
 	return nodeOut(y), nil
 }
 
-func opSoftmax(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	shape := in[0].shape()
-	if len(shape) == 0 {
-		return nil, invalid("input is a scalar")
-	}
-	def := int64(-1)
-	if b.c.opset < 13 {
-		def = 1
-	}
-	axis64, err := a.int("axis", def)
+// legacyBroadcast applies the broadcast and axis attributes of the binary
+// ops before opset 7: with broadcast=1, y's dimensions line up with x's
+// from axis (default: the trailing ones).
+func legacyBroadcast(b *builder, a *attrs, x, y *value) (*value, error) {
+	bc, err := a.int("broadcast", 0)
 	if err != nil {
 		return nil, err
 	}
-	axis, err := normAxis(axis64, len(shape))
-	if err != nil {
-		return nil, err
-	}
-	xn, err := b.unaryInput(in[0])
-	if err != nil {
-		return nil, err
-	}
-	if b.c.opset >= 13 {
-		// One axis. gorgonia's softmax works on any axis of the tensor.
-		y, err := G.SoftMax(xn, axis)
-		if err != nil {
-			return nil, err
+	if b.c.opset >= 7 {
+		if len(a.byName) > 0 {
+			return nil, invalid("broadcast and axis are attributes before opset 7 only")
 		}
-		return nodeOut(y), nil
+		return y, nil
 	}
-	// Before opset 13: the input is coerced to 2-D at axis.
-	flat := tensor.Shape{shapeSize(shape[:axis]), shapeSize(shape[axis:])}
-	if xn, err = G.Reshape(xn, flat); err != nil {
-		return nil, err
+	xs, ys := x.shape(), y.shape()
+	if bc == 0 || !a.has("axis") || len(ys) == 0 {
+		return y, nil
 	}
-	y, err := G.SoftMax(xn, 1)
+	ax, err := a.int("axis", 0)
 	if err != nil {
 		return nil, err
 	}
-	if y, err = G.Reshape(y, tensor.Shape(slices.Clone(shape))); err != nil {
+	axis, err := normAxis(ax, len(xs))
+	if err != nil {
 		return nil, err
 	}
-	return nodeOut(y), nil
+	if axis+len(ys) > len(xs) {
+		return nil, invalid("axis %d does not fit shapes %v and %v", ax, xs, ys)
+	}
+	shape := append(slices.Clone(ys), slices.Repeat([]int{1}, len(xs)-axis-len(ys))...)
+	vs, err := b.reshapeValue(y, shape)
+	if err != nil {
+		return nil, err
+	}
+	return vs[0], nil
+}
+
+// matMulK emits numpy's matmul (batched, broadcasting, 1-D operands
+// promoted) of any float or integer type as a kernel.
+func (b *builder) matMulK(A, B *value) ([]*value, error) {
+	dt, err := sameTypes([]*value{A, B})
+	if err != nil {
+		return nil, err
+	}
+	if dt == dtBool {
+		return nil, invalid("MatMul of BOOL")
+	}
+	sa, sb := slices.Clone(A.shape()), slices.Clone(B.shape())
+	if len(sa) == 0 || len(sb) == 0 {
+		return nil, invalid("MatMul of a scalar")
+	}
+	va, vb := len(sa) == 1, len(sb) == 1
+	if va {
+		sa = []int{1, sa[0]}
+	}
+	if vb {
+		sb = []int{sb[0], 1}
+	}
+	M, K, K2, N := sa[len(sa)-2], sa[len(sa)-1], sb[len(sb)-2], sb[len(sb)-1]
+	if K != K2 {
+		return nil, invalid("%v and %v do not multiply", A.shape(), B.shape())
+	}
+	batch, err := broadcastShape(sa[:len(sa)-2], sb[:len(sb)-2])
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(batch)
+	if !va {
+		out = append(out, M)
+	}
+	if !vb {
+		out = append(out, N)
+	}
+	ba, bb := broadcastIndex(sa[:len(sa)-2], batch), broadcastIndex(sb[:len(sb)-2], batch)
+	return b.emit1("MatMul", []*value{A, B}, outSpec{dt, out}, func(v []*constT) (*constT, error) {
+		x, y := v[0], v[1]
+		res := newConst(dt, out)
+		for bi := range shapeSize(batch) {
+			xo, yo, ro := ba[bi]*M*K, bb[bi]*K*N, bi*M*N
+			if dt == dtFloat && M*N*K > 0 {
+				G.WhichBLAS().Sgemm(blas.NoTrans, blas.NoTrans, M, N, K, 1, x.f[xo:xo+M*K], K, y.f[yo:yo+K*N], N, 0, res.f[ro:ro+M*N], N)
+				continue
+			}
+			for i := range M {
+				for j := range N {
+					if isIntType(dt) {
+						var acc int64
+						for k := range K {
+							acc += x.i[xo+i*K+k] * y.i[yo+k*N+j]
+						}
+						res.i[ro+i*N+j] = castInt(acc, dt)
+						continue
+					}
+					acc := 0.0
+					for k := range K {
+						acc += x.num(xo+i*K+k) * y.num(yo+k*N+j)
+					}
+					res.setNum(ro+i*N+j, acc)
+				}
+			}
+		}
+		return res, nil
+	})
 }

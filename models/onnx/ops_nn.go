@@ -98,7 +98,7 @@ func windowAttrs(a *attrs, kernel []int64, shape []int) (window, error) {
 	return w, nil
 }
 
-func opConv(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
+func opConvFast(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	xn, xs, err := b.spatial2D(in[0])
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func opConv(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	return nodeOut(y), nil
 }
 
-func opMaxPool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
+func opMaxPoolFast(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	if len(n.outputs) > 1 && n.outputs[1] != "" {
 		return nil, unsupported("the Indices output is not supported")
 	}
@@ -232,7 +232,7 @@ func poolWindow(a *attrs, shape []int) (window, error) {
 	return w, nil
 }
 
-func opAveragePool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
+func opAveragePoolFast(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	xn, w, err := b.poolInput(in[0], a)
 	if err != nil {
 		return nil, err

@@ -1,21 +1,21 @@
 package onnx
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
+	"slices"
 	"sort"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // Run executes one batch of n rows, 1 <= n <= the largest bucket. inputs[i]
-// is the raw little-endian, row-major FP32 data of graph input i (Inputs()
-// order) for n rows. Run pads the batch with zeros to the smallest bucket
-// >= n, runs that bucket, and returns for each graph output (Outputs()
-// order) the first n rows' bytes (freshly allocated, owned by the caller) and
-// the output shape (with dimension 0 = n). Not safe for concurrent use.
+// is the raw little-endian, row-major data of graph input i (Inputs()
+// order) for n rows, in that input's datatype (FP32: 4 bytes per element,
+// INT64: 8, INT32: 4, BOOL: 1, ...). Run pads the batch with zeros to the
+// smallest bucket >= n, runs that bucket, and returns for each graph output
+// (Outputs() order) the first n rows' bytes in the output's datatype
+// (freshly allocated, owned by the caller) and the output shape (with
+// dimension 0 = n). Not safe for concurrent use.
 func (p *Program) Run(n int, inputs [][]byte) (outputs [][]byte, shapes [][]int64, err error) {
 	defer func() {
 		if err != nil {
@@ -23,6 +23,9 @@ func (p *Program) Run(n int, inputs [][]byte) (outputs [][]byte, shapes [][]int6
 		}
 	}()
 	defer recoverAs(&err, "Run")
+	if p.static {
+		return nil, nil, badInput("onnx: Run on a program compiled for fixed shapes; use Exec")
+	}
 	largest := p.buckets[len(p.buckets)-1]
 	if n < 1 || n > largest {
 		return nil, nil, badInput("onnx: batch of %d rows is out of range 1..%d", n, largest)
@@ -31,83 +34,207 @@ func (p *Program) Run(n int, inputs [][]byte) (outputs [][]byte, shapes [][]int6
 		return nil, nil, badInput("onnx: %d inputs given, the model has %d", len(inputs), len(p.inputs))
 	}
 	for i, in := range inputs {
-		if want := n * p.inRow[i] * 4; len(in) != want {
-			return nil, nil, badInput("onnx: input %q: %d bytes, want %d (%d rows of %v FP32)",
-				p.inputs[i].Name, len(in), want, n, p.inTail[i])
+		if want := n * p.inRow[i] * elemSize(p.inDT[i]); len(in) != want {
+			return nil, nil, badInput("onnx: input %q: %d bytes, want %d (%d rows of %v %s)",
+				p.inputs[i].Name, len(in), want, n, p.inTail[i], p.inputs[i].DataType)
 		}
 	}
 	k := sort.SearchInts(p.buckets, n)
 	return p.runBucket(p.progs[k], n, inputs)
 }
 
+// CompileStatic compiles m for the given input shapes only (one per graph
+// input, in Inputs() order; a nil entry takes the declared shape, which must
+// then be fully known). Dimension 0 is not treated as a batch: the graph
+// runs as it is, which is what ONNX's conformance tests need. Run it with
+// Exec.
+func CompileStatic(m *Model, shapes [][]int64) (p *Program, err error) {
+	return compileStatic(m, shapes, nil)
+}
+
+// CompileSpecialized is CompileStatic with the values of some inputs known:
+// where fixed[i] is set, input i is a constant of that value, so that shape
+// operands fed as graph inputs (a Reshape's target, a Slice's starts) fold
+// as they would from an initializer. Exec then requires exactly that value
+// for input i.
+func CompileSpecialized(m *Model, shapes [][]int64, fixed []*Tensor) (p *Program, err error) {
+	if len(fixed) != len(shapes) {
+		return nil, badInput("onnx: %d fixed inputs given for %d shapes", len(fixed), len(shapes))
+	}
+	return compileStatic(m, shapes, fixed)
+}
+
+func compileStatic(m *Model, shapes [][]int64, fixed []*Tensor) (p *Program, err error) {
+	defer func() {
+		if err != nil {
+			p = nil
+		}
+	}()
+	defer recoverAs(&err, "CompileStatic")
+	if m == nil || m.graph == nil {
+		return nil, invalid("onnx: CompileStatic of a nil model")
+	}
+	if len(shapes) != len(m.inputs) {
+		return nil, badInput("onnx: %d input shapes given, the model has %d inputs", len(shapes), len(m.inputs))
+	}
+	c, err := newCompiler(m)
+	if err != nil {
+		return nil, err
+	}
+	p = &Program{inputs: m.Inputs(), outputs: m.Outputs(), static: true}
+	if err := p.checkTypes(m); err != nil {
+		return nil, err
+	}
+	for i, v := range m.inVals {
+		s := shapes[i]
+		if s == nil {
+			if !v.hasShape {
+				return nil, unsupported("onnx: input %q has no declared shape", v.name)
+			}
+			s = p.inputs[i].Shape
+		}
+		size, err := checkedSize(s, maxConstElems)
+		if err != nil {
+			return nil, fmt.Errorf("onnx: input %q: %w", v.name, err)
+		}
+		if v.hasShape && len(v.dims) != len(s) {
+			return nil, badInput("onnx: input %q: shape %v does not fit the declared rank %d", v.name, s, len(v.dims))
+		}
+		for k, d := range v.dims {
+			if d.known && k < len(s) && d.value != s[k] {
+				return nil, badInput("onnx: input %q: shape %v does not fit the declared %v", v.name, s, p.inputs[i].Shape)
+			}
+		}
+		shape := make([]int, len(s))
+		for k, d := range s {
+			shape[k] = int(d)
+		}
+		p.inShape = append(p.inShape, shape)
+		p.inRow = append(p.inRow, size)
+		p.inputs[i].Shape = slices.Clone(s)
+	}
+	p.fixed = make([]*constT, len(p.inputs))
+	for i, t := range fixed {
+		if t == nil {
+			continue
+		}
+		if t.DataType != p.inputs[i].DataType || !slices.Equal(t.Shape, p.inputs[i].Shape) ||
+			len(t.Data) != p.inRow[i]*elemSize(p.inDT[i]) {
+			return nil, badInput("onnx: fixed input %q does not fit %s %v", p.inputs[i].Name, p.inputs[i].DataType, p.inputs[i].Shape)
+		}
+		c := newConst(p.inDT[i], p.inShape[i])
+		c.decodeInto(t.Data, p.inDT[i])
+		c.static = true
+		p.fixed[i] = c
+	}
+	if err := p.buildAll(c, []int{0}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Exec runs a program compiled by CompileStatic on inputs of exactly the
+// compiled shapes and datatypes, and returns every graph output.
+func (p *Program) Exec(inputs []Tensor) (outs []Tensor, err error) {
+	defer func() {
+		if err != nil {
+			outs = nil
+		}
+	}()
+	defer recoverAs(&err, "Exec")
+	if !p.static {
+		return nil, badInput("onnx: Exec needs a program compiled by CompileStatic; use Run")
+	}
+	if len(inputs) != len(p.inputs) {
+		return nil, badInput("onnx: %d inputs given, the model has %d", len(inputs), len(p.inputs))
+	}
+	raw := make([][]byte, len(inputs))
+	for i, t := range inputs {
+		info := p.inputs[i]
+		if t.DataType != info.DataType || !slices.Equal(t.Shape, info.Shape) {
+			return nil, badInput("onnx: input %q is %s %v, the program wants %s %v", info.Name, t.DataType, t.Shape, info.DataType, info.Shape)
+		}
+		if want := p.inRow[i] * elemSize(p.inDT[i]); len(t.Data) != want {
+			return nil, badInput("onnx: input %q: %d bytes, want %d", info.Name, len(t.Data), want)
+		}
+		if f := p.fixed[i]; f != nil && !slices.Equal(f.encode(f.size()), t.Data) {
+			return nil, badInput("onnx: input %q differs from the value the program was specialised for", info.Name)
+		}
+		raw[i] = t.Data
+	}
+	data, shapes, err := p.runBucket(p.progs[0], 1, raw)
+	if err != nil {
+		return nil, err
+	}
+	outs = make([]Tensor, len(data))
+	for i := range data {
+		outs[i] = Tensor{Name: p.outputs[i].Name, DataType: p.outputs[i].DataType, Shape: shapes[i], Data: data[i]}
+	}
+	return outs, nil
+}
+
 // runBucket runs bp on the first n rows of inputs (all zeros when inputs is
-// nil) and returns the first n rows of each output.
+// nil) and returns the first n rows of each output (every element, for a
+// static program).
 func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [][]int64, error) {
 	for i, node := range bp.in {
-		data := bp.inData[i]
+		if node == nil {
+			continue // a fixed input, folded as a constant
+		}
+		t := bp.inT[i]
 		filled := 0
 		if inputs != nil {
-			filled = n * p.inRow[i]
-			decodeF32(data[:filled], inputs[i])
+			filled = t.size()
+			if !p.static {
+				filled = n * p.inRow[i]
+			}
+			t.decodeInto(inputs[i], p.inDT[i])
 		}
-		clear(data[filled:])
+		switch t.dt {
+		case dtFloat:
+			clear(t.f[filled:])
+		case dtDouble:
+			clear(t.d[filled:])
+		default:
+			clear(t.i[filled:])
+		}
 		// Input nodes stay live for the whole tape, so gorgonia never
 		// works on them in place: the Dense bound at build time is reused.
 		if err := G.Let(node, bp.inDense[i]); err != nil {
 			return nil, nil, fmt.Errorf("%w: binding input %q: %v", ErrInternal, p.inputs[i].Name, err)
 		}
 	}
-	bp.vm.Reset()
-	if err := bp.vm.RunAll(); err != nil {
-		return nil, nil, fmt.Errorf("%w: bucket %d: %v", ErrInternal, bp.size, err)
+	if bp.vm != nil {
+		bp.vm.Reset()
+		if err := bp.vm.RunAll(); err != nil {
+			return nil, nil, fmt.Errorf("%w: bucket %d: %v", ErrInternal, bp.size, err)
+		}
 	}
 	outputs := make([][]byte, len(bp.out))
 	shapes := make([][]int64, len(bp.out))
-	for i, node := range bp.out {
-		data, err := denseF32(node.Value())
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: output %q: %v", ErrInternal, p.outputs[i].Name, err)
+	for i, v := range bp.out {
+		var t *constT
+		if v.isConst() {
+			t = v.c
+		} else {
+			var err error
+			if t, err = fromGValue(v.n.Value(), v.dtype(), v.shape()); err != nil {
+				return nil, nil, fmt.Errorf("%w: output %q: %v", ErrInternal, p.outputs[i].Name, err)
+			}
+		}
+		if p.static {
+			outputs[i] = t.encode(t.size())
+			shapes[i] = int64s(p.outShape[i])
+			continue
 		}
 		need := n * p.outRow[i]
-		if len(data) < need {
-			return nil, nil, internal("onnx: output %q holds %d values, want %d", p.outputs[i].Name, len(data), need)
+		if t.size() < need {
+			return nil, nil, internal("onnx: output %q holds %d values, want %d", p.outputs[i].Name, t.size(), need)
 		}
-		outputs[i] = encodeF32(data[:need])
+		outputs[i] = t.encode(need)
 		shapes[i] = append([]int64{int64(n)}, p.outTail[i]...)
 	}
 	return outputs, shapes, nil
-}
-
-// denseF32 returns the row-major FP32 data of a value.
-func denseF32(v G.Value) ([]float32, error) {
-	d, ok := v.(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("value is %T, want *tensor.Dense", v)
-	}
-	if d.RequiresIterator() {
-		if d, ok = d.Materialize().(*tensor.Dense); !ok {
-			return nil, fmt.Errorf("cannot materialise a view")
-		}
-	}
-	data, ok := d.Data().([]float32)
-	if !ok {
-		return nil, fmt.Errorf("value is %v, want float32", d.Dtype())
-	}
-	return data[:d.Shape().TotalSize()], nil
-}
-
-func decodeF32(dst []float32, src []byte) {
-	for k := range dst {
-		dst[k] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*k:]))
-	}
-}
-
-func encodeF32(src []float32) []byte {
-	out := make([]byte, 4*len(src))
-	for k, v := range src {
-		binary.LittleEndian.PutUint32(out[4*k:], math.Float32bits(v))
-	}
-	return out
 }
 
 // recoverAs turns a panic in the calling goroutine into an ErrInternal error.

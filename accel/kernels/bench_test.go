@@ -1,0 +1,53 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gannet-ml/gannet/accel/internal/parallel"
+)
+
+// BenchmarkConv2D times the Fashion-MNIST CNN's and typical ResNet layers.
+func BenchmarkConv2D(b *testing.B) {
+	pad1 := func(p Conv2DParams) Conv2DParams { p.PT, p.PL, p.PB, p.PR = 1, 1, 1, 1; return p }
+	cases := []struct {
+		name string
+		p    Conv2DParams
+	}{
+		{"fmnist1-b32", pad1(Conv2DParams{N: 32, C: 1, H: 28, W: 28, M: 16, KH: 3, KW: 3, Act: ReLU})},
+		{"fmnist2-b32", pad1(Conv2DParams{N: 32, C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, Act: ReLU})},
+		{"fmnist2-b1", pad1(Conv2DParams{N: 1, C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, Act: ReLU})},
+		{"resnet-3x3x64-b1", pad1(Conv2DParams{N: 1, C: 64, H: 56, W: 56, M: 64, KH: 3, KW: 3, Act: ReLU})},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			p := tc.p
+			x, w, bias := randF32(r, p.InLen()), randF32(r, p.WeightLen()), randF32(r, p.M)
+			dst, scratch := make([]float32, p.OutLen()), make([]float32, Conv2DScratchLen(p, parallel.Threads()))
+			oh, ow := p.OutHW()
+			flops := 2 * float64(p.N*p.M*oh*ow*p.WeightLen()/p.M)
+			b.ReportAllocs()
+			for b.Loop() {
+				Conv2D(p, dst, x, w, bias, scratch)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkGemm(b *testing.B) {
+	for _, s := range [][3]int{{1, 256, 784}, {8, 256, 784}, {32, 256, 784}, {32, 128, 1568}} {
+		b.Run(fmt.Sprintf("%dx%dx%d", s[0], s[1], s[2]), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			p := GemmParams{M: s[0], N: s[1], K: s[2], TransB: true, Alpha: 1, Beta: 1, Bias: BiasRow, Act: ReLU}
+			a, w, bias, dst := randF32(r, p.M*p.K), randF32(r, p.N*p.K), randF32(r, p.N), make([]float32, p.M*p.N)
+			b.ReportAllocs()
+			for b.Loop() {
+				Gemm(p, dst, a, w, bias)
+			}
+			b.ReportMetric(2*float64(p.M*p.N*p.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

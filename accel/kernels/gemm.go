@@ -1,0 +1,171 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+
+	gblas "gonum.org/v1/gonum/blas"
+
+	"github.com/gannet-ml/gannet/accel/blas"
+	"github.com/gannet-ml/gannet/accel/internal/parallel"
+)
+
+// BiasKind says how Gemm's bias (ONNX Gemm's C) broadcasts to [M, N].
+type BiasKind uint8
+
+const (
+	BiasNone   BiasKind = iota
+	BiasRow             // [N]: one value per output column (a Linear layer's bias)
+	BiasCol             // [M, 1]: one value per row
+	BiasFull            // [M, N]
+	BiasScalar          // one value
+)
+
+// Len is the number of values a bias of this kind holds for an M x N output.
+func (k BiasKind) Len(m, n int) int {
+	switch k {
+	case BiasRow:
+		return n
+	case BiasCol:
+		return m
+	case BiasFull:
+		return m * n
+	case BiasScalar:
+		return 1
+	}
+	return 0
+}
+
+// GemmParams describes dst = act(Alpha * op(A) * op(B) + Beta * bias) with
+// op(A) M x K, op(B) K x N, dst M x N, all row-major. A is [M, K] ([K, M]
+// with TransA); B is [K, N] ([N, K] with TransB, the layout of an ONNX or
+// PyTorch Linear weight). Alpha and Beta are used as given (set them to 1
+// for a plain product plus bias).
+type GemmParams struct {
+	M, N, K        int
+	TransA, TransB bool
+	Alpha, Beta    float32
+	Bias           BiasKind
+	Act            Act
+}
+
+// Check reports whether p describes a product the kernel can run.
+func (p GemmParams) Check() error {
+	if p.M < 1 || p.N < 1 || p.K < 1 {
+		return fmt.Errorf("gemm: empty or negative size %dx%dx%d", p.M, p.N, p.K)
+	}
+	if p.Bias > BiasScalar {
+		return fmt.Errorf("gemm: bad bias kind %d", p.Bias)
+	}
+	return nil
+}
+
+// gemmMinMACs is the work below which a Gemm runs on one thread.
+const gemmMinMACs = 1 << 15
+
+// Gemm computes dst = act(Alpha * op(A) * op(B) + Beta * bias). bias is
+// nil for BiasNone, else holds p.Bias.Len(M, N) values. dst must not
+// overlap a or b.
+func Gemm(p GemmParams, dst, a, b, bias []float32) {
+	if err := p.Check(); err != nil {
+		panic("accel/kernels: " + err.Error())
+	}
+	if !(len(a) >= p.M*p.K && len(b) >= p.K*p.N && len(dst) >= p.M*p.N) {
+		panicf("gemm: slices of %d, %d, %d values for %dx%dx%d", len(a), len(b), len(dst), p.M, p.N, p.K)
+	}
+	if !(len(bias) >= p.Bias.Len(p.M, p.N)) {
+		panicf("gemm: bias of %d values, want %d", len(bias), p.Bias.Len(p.M, p.N))
+	}
+	parts := parallel.Parts(p.M*p.N*p.K, gemmMinMACs)
+	// Few rows: the weights (B) dominate the traffic, so each part takes a
+	// block of columns and reads only its share of B. Many rows: blocks
+	// of rows.
+	byRows := p.M >= 64 || p.N < 32*parts
+	if byRows {
+		parts = min(parts, p.M)
+	}
+	t := gemmTasks.Get().(*gemmTask)
+	*t = gemmTask{p: p, dst: dst, a: a, b: b, bias: bias, byRows: byRows}
+	parallel.Run(parts, t)
+	*t = gemmTask{}
+	gemmTasks.Put(t)
+}
+
+type gemmTask struct {
+	p               GemmParams
+	dst, a, b, bias []float32
+	byRows          bool
+}
+
+var gemmTasks = sync.Pool{New: func() any { return new(gemmTask) }}
+
+func (t *gemmTask) Run(part, parts int) {
+	p := &t.p
+	m0, m1, n0, n1 := 0, p.M, 0, p.N
+	if t.byRows {
+		m0, m1 = parallel.Range(p.M, part, parts)
+	} else {
+		blocks := (p.N + 15) / 16 // whole 16-column panels per part
+		n0, n1 = parallel.Range(blocks, part, parts)
+		n0, n1 = n0*16, min(n1*16, p.N)
+	}
+	if m0 >= m1 || n0 >= n1 {
+		return
+	}
+	t.product(m0, m1, n0, n1)
+	t.epilogue(m0, m1, n0, n1)
+}
+
+// product computes rows [m0, m1) x columns [n0, n1) of Alpha * op(A) op(B).
+func (t *gemmTask) product(m0, m1, n0, n1 int) {
+	p := &t.p
+	a, lda, tA := t.a[m0*p.K:], p.K, gblas.NoTrans
+	if p.TransA {
+		a, lda, tA = t.a[m0:], p.M, gblas.Trans
+	}
+	b, ldb, tB := t.b[n0:], p.N, gblas.NoTrans
+	if p.TransB {
+		b, ldb, tB = t.b[n0*p.K:], p.K, gblas.Trans
+	}
+	c := t.dst[m0*p.N+n0:]
+	if m1-m0 == 1 && !p.TransA {
+		// One row: a matrix-vector product, c = op(B)^T a.
+		if p.TransB {
+			blas.Sgemv(gblas.NoTrans, n1-n0, p.K, p.Alpha, b, ldb, a, 1, 0, c, 1)
+		} else {
+			blas.Sgemv(gblas.Trans, p.K, n1-n0, p.Alpha, b, ldb, a, 1, 0, c, 1)
+		}
+		return
+	}
+	blas.Sgemm(tA, tB, m1-m0, n1-n0, p.K, p.Alpha, a, lda, b, ldb, 0, c, p.N)
+}
+
+// epilogue adds Beta * bias and applies the activation to the block.
+func (t *gemmTask) epilogue(m0, m1, n0, n1 int) {
+	p := &t.p
+	beta := p.Beta
+	for i := m0; i < m1; i++ {
+		row := t.dst[i*p.N+n0 : i*p.N+n1]
+		switch p.Bias {
+		case BiasNone:
+			biasAct(row, 0, p.Act)
+		case BiasScalar:
+			biasAct(row, beta*t.bias[0], p.Act)
+		case BiasCol:
+			biasAct(row, beta*t.bias[i], p.Act)
+		case BiasRow, BiasFull:
+			bias := t.bias[n0:n1]
+			if p.Bias == BiasFull {
+				bias = t.bias[i*p.N+n0 : i*p.N+n1]
+			}
+			bias = bias[:len(row)]
+			if beta == 1 {
+				addAct(row, row, bias, p.Act)
+				break
+			}
+			for j, v := range row {
+				row[j] = p.Act.Apply(v + beta*bias[j])
+			}
+		}
+	}
+}

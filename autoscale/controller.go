@@ -1,0 +1,144 @@
+package autoscale
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DefaultInterval is how often the controller decides.
+const DefaultInterval = 250 * time.Millisecond
+
+// ModelInput is one model's metrics for a decision.
+type ModelInput struct {
+	Model string
+	Input
+}
+
+// Source gives the controller every model's current metrics. Inputs is
+// called from the controller's goroutine only.
+type Source interface {
+	Inputs(now time.Time) ([]ModelInput, error)
+}
+
+// Provisioner makes replicas come and go. ScaleTo asks for n replicas of
+// a model (ready or starting); it must not block for a replica's start:
+// the count it reaches shows up in later Inputs (Ready, Starting), and
+// replicas it removes drain their requests before they leave.
+type Provisioner interface {
+	ScaleTo(ctx context.Context, model string, n int) error
+}
+
+// Clock is time for the controller; tests use a fake one.
+type Clock interface {
+	Now() time.Time
+	// Tick returns a channel that receives every d, and a stop function.
+	Tick(d time.Duration) (<-chan time.Time, func())
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now implements Clock.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Tick implements Clock.
+func (SystemClock) Tick(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// Controller runs the decision for every model every Interval. Set the
+// fields before Run; Run is one goroutine, Status may be called from any.
+type Controller struct {
+	Source      Source
+	Provisioner Provisioner
+	Config      Config
+	Interval    time.Duration // 0: DefaultInterval
+	Clock       Clock         // nil: SystemClock
+	Log         *slog.Logger  // nil: slog.Default()
+
+	states map[string]*State // owned by Run's goroutine
+
+	mu     sync.Mutex // guards status
+	status map[string]Decision
+}
+
+// Run decides every Interval until ctx ends; it returns ctx's error.
+func (c *Controller) Run(ctx context.Context) error {
+	clock := c.Clock
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	interval := c.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	tick, stop := clock.Tick(interval)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick:
+			c.Step(ctx, clock.Now())
+		}
+	}
+}
+
+// Step is one round: read the inputs, decide per model, and ask the
+// provisioner for each count that changed. Run calls it; it is exported
+// for tests and must not run concurrently with Run.
+func (c *Controller) Step(ctx context.Context, now time.Time) {
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	inputs, err := c.Source.Inputs(now)
+	if err != nil {
+		log.Warn("autoscale: reading metrics", "err", err)
+		return
+	}
+	if c.states == nil {
+		c.states = make(map[string]*State)
+	}
+	for _, mi := range inputs {
+		st := c.states[mi.Model]
+		if st == nil {
+			st = new(State)
+			c.states[mi.Model] = st
+		}
+		in := mi.Input
+		in.Now = now
+		d, next := Decide(c.Config, *st, in)
+		*st = next
+		c.setStatus(mi.Model, d)
+		if cur := in.Ready + in.Starting; d.Replicas != cur {
+			log.Info("autoscale", "model", mi.Model, "from", cur, "to", d.Replicas, "reason", d.Reason)
+			if err := c.Provisioner.ScaleTo(ctx, mi.Model, d.Replicas); err != nil {
+				log.Warn("autoscale: scaling", "model", mi.Model, "to", d.Replicas, "err", err)
+			}
+		}
+	}
+}
+
+func (c *Controller) setStatus(model string, d Decision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status == nil {
+		c.status = make(map[string]Decision)
+	}
+	c.status[model] = d
+}
+
+// Status returns the last decision for each model.
+func (c *Controller) Status() map[string]Decision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Decision, len(c.status))
+	for m, d := range c.status {
+		out[m] = d
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package autoscale
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+	c   chan time.Time
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) Tick(time.Duration) (<-chan time.Time, func()) { return f.c, func() {} }
+
+// advance moves the clock and delivers one tick (the loop takes it when
+// it is ready: the channel is unbuffered).
+func (f *fakeClock) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	now := f.now
+	f.mu.Unlock()
+	f.c <- now
+}
+
+// fakeSource answers each Inputs call with what the test sends next.
+type fakeSource struct{ next chan sourceReply }
+
+type sourceReply struct {
+	inputs []ModelInput
+	err    error
+}
+
+func (s *fakeSource) Inputs(time.Time) ([]ModelInput, error) {
+	r := <-s.next
+	return r.inputs, r.err
+}
+
+type scaleCall struct {
+	model string
+	n     int
+}
+
+type fakeProvisioner struct{ calls chan scaleCall }
+
+func (p *fakeProvisioner) ScaleTo(_ context.Context, model string, n int) error {
+	p.calls <- scaleCall{model, n}
+	return nil
+}
+
+func TestController(t *testing.T) {
+	clock := &fakeClock{now: t0, c: make(chan time.Time)}
+	src := &fakeSource{next: make(chan sourceReply)}
+	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
+	c := &Controller{Source: src, Provisioner: prov, Clock: clock}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	base := Input{SLO: 50 * time.Millisecond, Capacity: 100, Min: 1, Max: 8}
+	in := func(rate float64, ready int) Input { i := base; i.Rate, i.Ready = rate, ready; return i }
+
+	// round runs one tick with these inputs.
+	round := func(inputs []ModelInput, err error) {
+		clock.advance(DefaultInterval)
+		src.next <- sourceReply{inputs, err}
+	}
+	// Two models: one needs 3 more, one fits.
+	round([]ModelInput{{"a", in(400, 2)}, {"b", in(50, 1)}}, nil)
+	if got := <-prov.calls; got != (scaleCall{"a", 5}) {
+		t.Errorf("ScaleTo %v, want a to 5", got)
+	}
+	// A failing source skips the round; the next tick goes on.
+	round(nil, errors.New("scrape failed"))
+	round([]ModelInput{{"a", in(400, 5)}, {"b", in(500, 1)}}, nil)
+	if got := <-prov.calls; got != (scaleCall{"b", 6}) {
+		t.Errorf("ScaleTo %v, want b to 6", got)
+	}
+	// The provisioner's count shows up as starting replicas: no new call.
+	starting := in(500, 1)
+	starting.Starting = 5
+	round([]ModelInput{{"a", in(400, 5)}, {"b", starting}}, nil)
+	clock.advance(DefaultInterval) // the loop is back at select: the rounds above are finished
+	st := c.Status()
+	if st["a"].Replicas != 5 || st["a"].Reason != ReasonHold || st["b"].Replicas != 6 || st["b"].Reason != ReasonHold {
+		t.Errorf("Status = %+v", st)
+	}
+	cancel()
+	src.next <- sourceReply{} // the last tick's round
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	select {
+	case got := <-prov.calls:
+		t.Errorf("unexpected ScaleTo %v", got)
+	default:
+	}
+}

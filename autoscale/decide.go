@@ -1,0 +1,357 @@
+package autoscale
+
+import (
+	"errors"
+	"math"
+	"time"
+)
+
+// Reasons a [Decision] gives. They are stable strings: metrics and the
+// status page show them.
+const (
+	ReasonHold       = "hold"                                           // the current count fits the load
+	ReasonCapacity   = "capacity"                                       // up: the arrival rate needs more replicas
+	ReasonFastDelay  = "fast-up: queueing delay"                        // up one: queueing delay above DelayFactor x SLO
+	ReasonFastMisses = "fast-up: SLO misses"                            // up one: requests missed the SLO in the last interval
+	ReasonFromZero   = "fast-up: from zero"                             // up: requests wait and no replica exists
+	ReasonStarting   = "hold: replicas starting"                        // overloaded, but replicas are on their way
+	ReasonDownWait   = "down: hysteresis"                               // fewer would do, but not yet for the whole DownWindow
+	ReasonDown       = "down"                                           // one fewer: fewer have sufficed for the whole DownWindow
+	ReasonIdle       = "down: idle"                                     // to zero: no request for IdleToZero (min 0 only)
+	ReasonAtMax      = "at max"                                         // more wanted, capped at the model's max
+	ReasonAtMin      = "at min"                                         // fewer wanted, held at the model's min
+	ReasonContention = "contention: more replicas stop adding capacity" // capped where measured capacity stopped growing
+)
+
+// Defaults of [Config]; each applies where the field is zero.
+const (
+	// DefaultTargetUtilization is the share of the replicas' capacity
+	// (at the SLO-feasible batch) the load may use when scaling up:
+	// replicas = ceil(rate / (0.85 x capacity)). 15% headroom absorbs the
+	// rate estimate's noise and Poisson bursts within a 250 ms interval
+	// without paying more than ~1.2x the oracle's replica-seconds.
+	DefaultTargetUtilization = 0.85
+	// DefaultDownUtilization is the hysteresis band's lower edge: a count
+	// is low enough to scale down to only when the load would use at most
+	// 75% of it, so a rate hovering near a boundary does not flap.
+	DefaultDownUtilization = 0.75
+	// DefaultDownWindow is how long a lower count must have sufficed (at
+	// DownUtilization, every second of the window) before one replica is
+	// removed. It is longer than the gaps of a bursty load's lulls we want
+	// to ride out, and short next to Ray's 600 s and Knative's 60 s.
+	DefaultDownWindow = 20 * time.Second
+	// DefaultDownStep is the least time between two scaling events when
+	// scaling down: one replica at a time, so a mistaken estimate costs one
+	// replica's cold start, not many.
+	DefaultDownStep = 2 * time.Second
+	// DefaultUpHold is the least time between two fast-path steps (one
+	// replica each), so that the effect of one is measured before the next.
+	DefaultUpHold = time.Second
+	// DefaultDelayFactor: queueing delay above 80% of the SLO, held for
+	// DelayHold, means the replicas no longer keep up. At capacity a
+	// request waits about one batch time (SLO/2, see BatchBudget), but
+	// batching.SLOPolicy deliberately holds requests for a larger batch up
+	// to their deadline, so delay alone between SLO/2 and the SLO is not
+	// overload (the simulator showed false fast-ups at 0.5).
+	DefaultDelayFactor = 0.8
+	// DefaultDelayHold is how long the delay must stay high (misses act
+	// at once).
+	DefaultDelayHold = 500 * time.Millisecond
+	// DefaultIdleToZero is how long a model with min 0 must see no request
+	// before its last replica goes (Knative's default grace is 30 s plus
+	// its 60 s stable window).
+	DefaultIdleToZero = 60 * time.Second
+	// DefaultContentionGain: going from n to m replicas must add at least
+	// half the ideal capacity gain, (m-n)/n, or the larger count is
+	// contended (e.g. more CPU replicas than cores).
+	DefaultContentionGain = 0.5
+	// DefaultContentionMemory is how long a capacity measurement at a
+	// replica count is trusted; after it the controller may try again.
+	DefaultContentionMemory = 5 * time.Minute
+)
+
+// Config holds the decision function's constants; the zero value means
+// the documented defaults.
+type Config struct {
+	TargetUtilization float64
+	DownUtilization   float64
+	DownWindow        time.Duration // at most MaxDownWindow
+	DownStep          time.Duration
+	UpHold            time.Duration
+	DelayFactor       float64
+	DelayHold         time.Duration
+	IdleToZero        time.Duration
+	ContentionGain    float64
+	ContentionMemory  time.Duration
+}
+
+// MaxDownWindow bounds Config.DownWindow (the state keeps one slot per
+// second of it).
+const MaxDownWindow = peakSlots * time.Second
+
+// Validate reports a config outside its ranges.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.TargetUtilization <= 0 || c.TargetUtilization > 1:
+		return errors.New("autoscale: target utilization must be in (0, 1]")
+	case c.DownUtilization <= 0 || c.DownUtilization > c.TargetUtilization:
+		return errors.New("autoscale: down utilization must be in (0, target utilization]")
+	case c.DownWindow > MaxDownWindow:
+		return errors.New("autoscale: down window above MaxDownWindow")
+	case c.DownWindow < 0 || c.DownStep < 0 || c.DelayHold < 0 || c.UpHold < 0 || c.IdleToZero < 0 || c.ContentionMemory < 0:
+		return errors.New("autoscale: negative duration")
+	case c.DelayFactor < 0 || c.ContentionGain < 0:
+		return errors.New("autoscale: negative factor")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.TargetUtilization, DefaultTargetUtilization)
+	def(&c.DownUtilization, min(DefaultDownUtilization, c.TargetUtilization))
+	def(&c.DelayFactor, DefaultDelayFactor)
+	def(&c.ContentionGain, DefaultContentionGain)
+	defD(&c.DownWindow, DefaultDownWindow)
+	defD(&c.DownStep, DefaultDownStep)
+	defD(&c.UpHold, DefaultUpHold)
+	defD(&c.DelayHold, DefaultDelayHold)
+	defD(&c.IdleToZero, DefaultIdleToZero)
+	defD(&c.ContentionMemory, DefaultContentionMemory)
+	return c
+}
+
+// Input is what the decision sees of one model, every interval (~250 ms).
+type Input struct {
+	Now        time.Time
+	Rate       float64       // arrivals per second, recent (about the last second)
+	QueueLen   int           // requests waiting at the frontend
+	QueueDelay time.Duration // high quantile (p99 or max) of queueing delay in the last interval
+	Misses     int           // requests that missed the SLO (late or shed) in the last interval
+	SLO        time.Duration // the model's latency SLO
+	Ready      int           // replicas serving
+	Starting   int           // replicas asked for and not ready yet
+	// Capacity is one ready replica's measured throughput in requests per
+	// second at its SLO-feasible batch size ([Capacity] of its latency
+	// profile); 0 when unknown.
+	Capacity float64
+	Min, Max int // replica bounds; Max 0: none; Min 0 allows scale to zero
+}
+
+// Decision is the desired replica count and why.
+type Decision struct {
+	Replicas int
+	Reason   string
+	// Need is the count the arrival rate needs at TargetUtilization (the
+	// capacity-based estimate, before hysteresis and bounds).
+	Need int
+	// Ceiling is the contention ceiling (0: none known).
+	Ceiling int
+}
+
+// State is what the decision carries from one call to the next, for one
+// model. The zero value is a model seen for the first time. It is a value
+// (arrays, no pointers): Decide returns an updated copy.
+type State struct {
+	Since     time.Time // first decision
+	LastUp    time.Time // last decision that raised the count
+	LastDown  time.Time // last decision that lowered it
+	IdleSince time.Time // since when no request arrived or waited (zero: busy)
+	// ReadyChanged is when the ready count last changed: misses and delay
+	// from before are not evidence against the new count.
+	ReadyChanged time.Time
+	DelayHigh    time.Time // since when the queueing delay is above DelayFactor x SLO (zero: not)
+	ready        int
+	peaks        [peakSlots]peak
+	seen         [maxTracked]seenCap
+}
+
+const (
+	peakSlots  = 128 // seconds of need history
+	maxTracked = 64  // replica counts whose capacity is remembered
+)
+
+// peak is the largest count needed (at DownUtilization) in one second.
+type peak struct {
+	sec  int64 // Unix second + 1; 0: empty
+	need int
+}
+
+// seenCap is the total capacity measured with n ready replicas.
+type seenCap struct {
+	total float64
+	at    time.Time
+}
+
+// Decide returns the desired replica count for one model and the state
+// for the next call. It is a pure function.
+//
+// Policy, in order: from zero, any waiting request starts max(need, 1)
+// replicas; capacity-based, need = ceil(rate / (TargetUtilization x
+// capacity)) and a need above the current count (ready + starting) is
+// acted on at once; the fast path adds one replica when the queueing delay
+// or SLO misses say the replicas do not keep up although the estimate
+// says they should (not while replicas are starting, and no sooner than
+// UpHold after the last scale-up or change of the ready count); down, one replica at a time, DownStep apart, no sooner than
+// DownWindow after the last scale-up, and only when the count minus one would have served the
+// largest load of every second of the last DownWindow at DownUtilization;
+// to zero after IdleToZero without requests when Min is 0. The result is
+// capped at the contention ceiling (the smallest count that reached the
+// largest measured total capacity at the best per-replica capacity, once
+// some larger count was measured to add less than ContentionGain of its
+// ideal gain) and clamped to
+// [Min, Max].
+func Decide(cfg Config, st State, in Input) (Decision, State) {
+	cfg = cfg.withDefaults()
+	now := in.Now
+	if st.Since.IsZero() {
+		st.Since, st.ready = now, in.Ready
+	} else if in.Ready != st.ready {
+		st.ReadyChanged, st.ready = now, in.Ready
+	}
+	lo, hi := max(in.Min, 0), in.Max
+	if hi > 0 && hi < lo {
+		hi = lo
+	}
+	cur := in.Ready + in.Starting
+
+	if in.Starting == 0 && in.Ready > 0 && in.Ready < maxTracked && in.Capacity > 0 {
+		st.seen[in.Ready] = seenCap{total: float64(in.Ready) * in.Capacity, at: now}
+	}
+	ceiling := st.ceiling(now, cfg)
+
+	need, needDown := cur, cur // unknown capacity: the estimate holds
+	if in.Capacity > 0 {
+		need = ceilRatio(in.Rate, cfg.TargetUtilization*in.Capacity)
+		needDown = ceilRatio(in.Rate, cfg.DownUtilization*in.Capacity)
+	}
+	st.recordPeak(now, max(need, needDown))
+
+	busy := in.Rate > 0 || in.QueueLen > 0
+	if busy {
+		st.IdleSince = time.Time{}
+	} else if st.IdleSince.IsZero() {
+		st.IdleSince = now
+	}
+	overload := ""
+	if in.SLO > 0 && in.QueueDelay > time.Duration(cfg.DelayFactor*float64(in.SLO)) {
+		if st.DelayHigh.IsZero() {
+			st.DelayHigh = now
+		}
+	} else {
+		st.DelayHigh = time.Time{}
+	}
+	if in.Misses > 0 {
+		overload = ReasonFastMisses
+	} else if !st.DelayHigh.IsZero() && now.Sub(st.DelayHigh) >= cfg.DelayHold {
+		overload = ReasonFastDelay
+	}
+
+	desired, reason := cur, ReasonHold
+	switch {
+	case cur == 0:
+		if busy {
+			desired, reason = max(need, 1), ReasonFromZero
+		}
+	case need > cur:
+		desired, reason = need, ReasonCapacity
+	case overload != "" && in.Starting == 0 && now.Sub(st.LastUp) >= cfg.UpHold && now.Sub(st.ReadyChanged) >= cfg.UpHold:
+		desired, reason = cur+1, overload
+	case overload != "":
+		reason = ReasonStarting
+	case lo == 0 && !busy && now.Sub(st.IdleSince) >= cfg.IdleToZero:
+		desired, reason = 0, ReasonIdle
+	case cur > max(lo, 1) && st.peak(now, cfg.DownWindow) < cur:
+		reason = ReasonDownWait
+		if now.Sub(st.Since) >= cfg.DownWindow && now.Sub(st.LastUp) >= cfg.DownWindow && now.Sub(st.LastDown) >= cfg.DownStep {
+			desired, reason = cur-1, ReasonDown
+		}
+	}
+
+	if ceiling > 0 && desired > ceiling && desired > lo {
+		desired, reason = max(ceiling, lo), ReasonContention
+	}
+	if hi > 0 && desired > hi {
+		desired, reason = hi, ReasonAtMax
+	}
+	if desired < lo {
+		desired, reason = lo, ReasonAtMin
+	}
+	switch {
+	case desired > cur:
+		st.LastUp = now
+	case desired < cur:
+		st.LastDown = now
+	}
+	return Decision{Replicas: desired, Reason: reason, Need: need, Ceiling: ceiling}, st
+}
+
+// ceilRatio is ceil(a/b) for a >= 0, b > 0, with a little tolerance so
+// that a load of exactly n replicas' worth needs n.
+func ceilRatio(a, b float64) int {
+	if a <= 0 {
+		return 0
+	}
+	return int(math.Ceil(a/b - 1e-9))
+}
+
+func (st *State) recordPeak(now time.Time, need int) {
+	sec := now.Unix() + 1
+	p := &st.peaks[sec%peakSlots]
+	if p.sec != sec {
+		*p = peak{sec: sec}
+	}
+	p.need = max(p.need, need)
+}
+
+// peak is the largest need recorded in the last window (whole seconds).
+func (st *State) peak(now time.Time, window time.Duration) int {
+	sec := now.Unix() + 1
+	span := int64(window/time.Second) + 1 // whole seconds: the window plus the current, partial one
+	m := 0
+	for _, p := range st.peaks {
+		if p.sec > sec-span && p.sec <= sec {
+			m = max(m, p.need)
+		}
+	}
+	return m
+}
+
+// ceiling returns the contention ceiling, 0 when no contention is known.
+func (st *State) ceiling(now time.Time, cfg Config) int {
+	fresh := func(n int) bool {
+		s := st.seen[n]
+		return !s.at.IsZero() && now.Sub(s.at) <= cfg.ContentionMemory
+	}
+	contended, best, each := false, 0.0, 0.0
+	for n := 1; n < maxTracked; n++ {
+		if !fresh(n) {
+			continue
+		}
+		best = max(best, st.seen[n].total)
+		each = max(each, st.seen[n].total/float64(n))
+		for m := n + 1; m < maxTracked && !contended; m++ {
+			ideal := float64(m-n) / float64(n)
+			if fresh(m) && st.seen[m].total < st.seen[n].total*(1+cfg.ContentionGain*ideal) {
+				contended = true
+			}
+		}
+	}
+	if !contended {
+		return 0
+	}
+	// The fewest replicas that reach (95% of) the best total measured at
+	// the best per-replica capacity measured: counts skipped by a jump
+	// are estimated, not probed.
+	return max(1, ceilRatio(0.95*best, each))
+}

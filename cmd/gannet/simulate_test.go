@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSimulateJSON runs `gannet simulate --json` on a short step trace
+// (virtual time: fast) and checks the last line's JSON and the plot.
+func TestSimulateJSON(t *testing.T) {
+	dir := t.TempDir()
+	png := filepath.Join(dir, "sim.png")
+	var stdout, stderr bytes.Buffer
+	err := simulate([]string{"--trace", "step", "--duration", "90s", "--step-at", "20s", "--step-until", "60s",
+		"--seed", "3", "--plot", png, "--json"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var out struct {
+		Policies map[string]map[string]any `json:"policies"`
+		Traces   []struct {
+			Trace string `json:"trace"`
+		} `json:"traces"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {
+		t.Fatalf("last line is not JSON: %v\n%s", err, stdout.String())
+	}
+	if len(out.Traces) != 1 || out.Traces[0].Trace != "step" {
+		t.Errorf("traces %+v, want one step trace", out.Traces)
+	}
+	for _, p := range []string{"gannet", "ray", "kpa"} {
+		m, ok := out.Policies[p]
+		if !ok {
+			t.Errorf("no result for %s", p)
+			continue
+		}
+		for _, k := range []string{"slo_attainment", "replica_seconds", "oracle_replica_seconds", "scaling_actions"} {
+			if _, ok := m[k].(float64); !ok {
+				t.Errorf("%s: %s missing or not a number: %v", p, k, m[k])
+			}
+		}
+		if a := m["slo_attainment"].(float64); a <= 0 || a > 1 {
+			t.Errorf("%s: slo_attainment %v", p, a)
+		}
+		if r, o := m["replica_seconds"].(float64), m["oracle_replica_seconds"].(float64); r < o*0.999 {
+			t.Errorf("%s: replica_seconds %v below the oracle's lower bound %v", p, r, o)
+		}
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Errorf("plot: %v", err)
+	}
+	// Same seed, same output.
+	var again bytes.Buffer
+	if err := simulate([]string{"--trace", "step", "--duration", "90s", "--step-at", "20s", "--step-until", "60s", "--seed", "3", "--json"}, &again, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if a := strings.Split(strings.TrimSpace(again.String()), "\n"); a[len(a)-1] != lines[len(lines)-1] {
+		t.Errorf("not deterministic:\n%s\n%s", a[len(a)-1], lines[len(lines)-1])
+	}
+}
+
+func TestSimulateTraceFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(file, []byte("t_seconds,rate_per_second\n0,100\n10,1500\n# back down\n20,100\n30,0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := simulate([]string{"--trace", file, "--policies", "gannet", "--json"}, &stdout, &stderr); err != nil {
+		t.Fatalf("simulate: %v", err)
+	}
+	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) {
+		t.Errorf("output does not name the trace file:\n%s", stdout.String())
+	}
+	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"extra"}} {
+		if err := simulate(bad, &stdout, &stderr); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
