@@ -33,10 +33,11 @@ const (
 	shedLate             // answered from the queue: too little time left to run
 	shedExpired          // answered from the queue: its deadline passed
 	shedClosed           // the server is shutting down
+	shedOverload         // dropped by the policy so that a larger batch behind it meets its deadline
 	numShed
 )
 
-var shedNames = [numShed]string{"queue_full", "predicted_late", "late", "expired", "closed"}
+var shedNames = [numShed]string{"queue_full", "predicted_late", "late", "expired", "closed", "overload"}
 
 // NewMetrics creates the batching metrics and registers them with reg (nil:
 // not registered).
@@ -54,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_pending_requests", Help: "Requests waiting in the model's queue."}, []string{"model"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gannet_shed_requests_total", Help: "Requests answered without running, by reason: queue_full, predicted_late (refused at admission), late (too little time left in the queue), expired (deadline passed in the queue), closed (shutting down)."},
+			Name: "gannet_shed_requests_total", Help: "Requests answered without running, by reason: queue_full, predicted_late (refused at admission), late (too little time left in the queue), expired (deadline passed in the queue), closed (shutting down), overload (dropped so that a larger batch behind them met its deadline)."},
 			[]string{"model", "reason"}),
 		reason: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gannet_batches_total", Help: "Batches dispatched, by why the batch was sent: full, deadline (a larger batch would miss a deadline), idle (all that waited), waited (after waiting for more), timer (fixed delay ran out), cap (AIMD cap)."},

@@ -10,6 +10,7 @@ type Item struct {
 	Rows     int
 	Deadline time.Time // zero: none
 	Enqueued time.Time
+	Level    int64 // priority class; lower is served first
 }
 
 // View is the input of a policy's decision: the requests that could join
@@ -27,6 +28,9 @@ type View struct {
 	Rate float64
 	// Replicas is how many replicas serve the model (at least 1).
 	Replicas int
+	// Backlog is how many rows wait in the whole queue (Items may show
+	// only its head).
+	Backlog int
 	// Waited reports whether this slot has already been held back waiting
 	// for more requests.
 	Waited bool
@@ -55,10 +59,12 @@ func (r Reason) String() string {
 	return fmt.Sprintf("reason(%d)", r)
 }
 
-// Decision is a policy's answer: run the first Take items now, or (Take 0)
-// hold the replica slot and decide again at WaitUntil or when a request
-// arrives, whichever is first.
+// Decision is a policy's answer: answer the first Drop items unrun (they
+// are sacrificed so that a batch that keeps up can meet its deadlines),
+// then run the next Take items now; or (Take 0) hold the replica slot and
+// decide again at WaitUntil or when a request arrives, whichever is first.
 type Decision struct {
+	Drop      int
 	Take      int
 	WaitUntil time.Time
 	Reason    Reason

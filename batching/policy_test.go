@@ -57,6 +57,10 @@ func TestSLOPolicy(t *testing.T) {
 			View{Items: items(2, 6*ms), MaxBatch: 8, Predict: linear(4*ms, 100*time.Microsecond), Rate: 1000, Replicas: 1}, 0, 1700 * time.Microsecond, ReasonNone},
 		{"per-row cost dominates: a bigger batch does not raise throughput",
 			View{Items: items(2, 50*ms), MaxBatch: 8, Predict: linear(0, 2*ms), Rate: 2000, Replicas: 1}, 2, 0, ReasonIdle},
+		{"backlogged behind 4 requests that allow only 3 rows: drop them, run 16 (889/s vs 600/s)",
+			View{Items: append(items(4, 5*ms), items(13, 50*ms)...), MaxBatch: 16, Predict: linear(2*ms, ms), Backlog: 40}, 13, 0, ReasonDeadline},
+		{"not backlogged: serve the tight ones first, drop nothing",
+			View{Items: append(items(4, 5*ms), items(13, 50*ms)...), MaxBatch: 16, Predict: linear(2*ms, ms), Backlog: 17}, 3, 0, ReasonDeadline},
 		{"sent after waiting",
 			View{Items: items(3, 20*ms), MaxBatch: 8, Predict: linear(4*ms, 100*time.Microsecond), Rate: 10, Replicas: 1, Waited: true}, 3, 0, ReasonWaited},
 	}
@@ -64,6 +68,12 @@ func TestSLOPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.view.Now = t0
 			d := SLOPolicy{}.Decide(&tt.view)
+			if tt.view.Backlog == 40 && d.Drop != 4 {
+				t.Fatalf("dropped %d, want the 4 tight requests", d.Drop)
+			}
+			if tt.view.Backlog != 40 && d.Drop != 0 {
+				t.Fatalf("dropped %d, want none", d.Drop)
+			}
 			if d.Take != tt.take || d.Reason != tt.reason {
 				t.Fatalf("Decide = take %d (%v), want %d (%v)", d.Take, d.Reason, tt.take, tt.reason)
 			}

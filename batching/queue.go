@@ -120,6 +120,7 @@ type Queue struct {
 	rateAt     time.Time // when rate was last decayed
 	inflight   int       // batches dispatched and not yet answered
 	lastDone   time.Time // when a batch was last answered (or the queue started)
+	feasible   int       // the largest batch the profile says runs in half the SLO
 	waitUntil  time.Time // until when the scheduler waits for a slot
 	cancelWait context.CancelCauseFunc
 
@@ -127,7 +128,12 @@ type Queue struct {
 	stop   context.CancelFunc
 	ctx    context.Context // ends when the scheduler must stop waiting
 	exited chan struct{}   // closed when the scheduler returns
-	items  []Item          // the scheduler's view buffer
+	// The scheduler goroutine's own: the view's buffer and memoized
+	// predictions of the slot at hand.
+	items       []Item
+	predicted   []time.Duration // by rows; -1: not asked yet
+	predict     func(rows int) time.Duration
+	predictSlot Slot
 }
 
 // New starts the scheduler for one model.
@@ -160,6 +166,7 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 		exited:   make(chan struct{}),
 	}
 	q.lastDone = time.Now()
+	q.feasible = cfg.MaxBatchSize
 	q.ctx, q.stop = context.WithCancel(context.Background())
 	go q.schedule()
 	return q, nil
@@ -284,7 +291,7 @@ func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
 	}
 	replicas := q.replicaCount()
 	n := rowsAhead + rows
-	b := min(q.cfg.MaxBatchSize, (n+replicas-1)/replicas)
+	b := min(q.feasible, (n+replicas-1)/replicas)
 	one := q.profile.Typical(b)
 	if one == 0 {
 		return 0
@@ -304,6 +311,23 @@ func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
 // deadline has passed) until an answer refreshes the profile.
 func (q *Queue) probingLocked(now time.Time) bool {
 	return now.Sub(q.lastDone) > q.cfg.ProbeAfter
+}
+
+// feasibleBatch is the largest batch bucket whose typical time is at most
+// half the SLO (a request may wait for one batch and then run in the
+// next): the batch size the queue drains at when backlogged. Without an
+// SLO, or before anything is known, it is the max batch size.
+func (q *Queue) feasibleBatch() int {
+	if q.cfg.SLO == 0 || q.profile.Typical(1) == 0 {
+		return q.cfg.MaxBatchSize
+	}
+	best := 1
+	for _, b := range q.cfg.Buckets {
+		if b <= q.cfg.MaxBatchSize && q.profile.Typical(b) <= q.cfg.SLO/2 {
+			best = b
+		}
+	}
+	return best
 }
 
 func (q *Queue) replicaCount() int {

@@ -148,6 +148,15 @@ func (q *Queue) failLate(now time.Time, late []*Request) {
 	}
 }
 
+// failDropped answers the requests a policy dropped to keep up.
+func (q *Queue) failDropped(now time.Time, dropped []*Request) {
+	for _, r := range dropped {
+		q.metrics.shed[shedOverload].Inc()
+		r.finish(now, fmt.Errorf("model %q: %w: %v left, dropped so that a larger batch behind it could meet its deadline (waited %v)",
+			q.cfg.Model, ErrWouldMiss, r.Deadline.Sub(now).Round(time.Microsecond), now.Sub(r.enqueued).Round(time.Microsecond)))
+	}
+}
+
 // fill forms one batch for slot: it asks the policy, and either
 // dispatches the batch, or holds the slot and asks again when a request
 // arrives or the policy's wait ends. A slot left without requests is
@@ -172,12 +181,17 @@ func (q *Queue) fill(slot Slot) {
 		}
 		d := q.policy.Decide(&v)
 		if d.Take > 0 {
-			d.Take = min(d.Take, len(v.Items))
-			reqs := slices.Clone(q.waiting[:d.Take])
-			rest := copy(q.waiting, q.waiting[d.Take:])
+			d.Drop = min(max(d.Drop, 0), len(v.Items)-1)
+			d.Take = min(d.Take, len(v.Items)-d.Drop)
+			dropped := slices.Clone(q.waiting[:d.Drop])
+			reqs := slices.Clone(q.waiting[d.Drop : d.Drop+d.Take])
+			rest := copy(q.waiting, q.waiting[d.Drop+d.Take:])
 			clear(q.waiting[rest:])
 			q.waiting = q.waiting[:rest]
 			rows := 0
+			for _, r := range dropped {
+				q.rows -= r.Rows
+			}
 			for _, r := range reqs {
 				rows += r.Rows
 			}
@@ -186,6 +200,7 @@ func (q *Queue) fill(slot Slot) {
 			q.mu.Unlock()
 			q.metrics.pending.Set(float64(rest))
 			q.metrics.reason[d.Reason].Inc()
+			q.failDropped(now, dropped)
 			q.dispatch(slot, reqs, rows)
 			return
 		}
@@ -220,19 +235,38 @@ func (q *Queue) viewLocked(now time.Time, slot Slot, waited bool) View {
 		if i > 0 && !sameRowShape(q.waiting[0], r) {
 			break
 		}
-		items = append(items, Item{Rows: r.Rows, Deadline: r.Deadline, Enqueued: r.enqueued})
+		items = append(items, Item{Rows: r.Rows, Deadline: r.Deadline, Enqueued: r.enqueued, Level: level(r)})
 		if rows += r.Rows; rows > q.cfg.MaxBatchSize {
 			break
 		}
 	}
 	q.items = items
+	// Predictions of this decision, memoized: a policy may ask for the same
+	// batch size many times.
+	if q.predicted == nil {
+		q.predicted = make([]time.Duration, q.cfg.MaxBatchSize+1)
+		q.predict = func(rows int) time.Duration {
+			if rows < 1 || rows > q.cfg.MaxBatchSize {
+				return q.predictSlot.Predict(rows)
+			}
+			if q.predicted[rows] < 0 {
+				q.predicted[rows] = q.predictSlot.Predict(rows)
+			}
+			return q.predicted[rows]
+		}
+	}
+	for i := range q.predicted {
+		q.predicted[i] = -1
+	}
+	q.predictSlot = slot
 	return View{
 		Now:      now,
 		Items:    items,
 		MaxBatch: q.cfg.MaxBatchSize,
-		Predict:  slot.Predict,
+		Predict:  q.predict,
 		Rate:     q.rateLocked(now) / rateTau.Seconds(),
 		Replicas: q.replicaCount(),
+		Backlog:  q.rows,
 		Waited:   waited,
 	}
 }
@@ -294,14 +328,18 @@ func joinInputs(reqs []*Request, rows int) []wire.Tensor {
 // It runs on the replica layer's goroutine and must not block.
 func (q *Queue) complete(reqs []*Request, rows int, sent time.Time, res *wire.Result, err error) {
 	now := time.Now()
+	if err == nil {
+		q.profile.Observe(rows, time.Duration(res.ComputeNS), now.Sub(sent))
+	}
+	feasible := q.feasibleBatch()
 	q.mu.Lock()
 	q.inflight--
 	q.lastDone = now
+	q.feasible = feasible
 	q.mu.Unlock()
 	if err == nil {
 		compute, total := time.Duration(res.ComputeNS), now.Sub(sent)
 		q.metrics.compute.Observe(compute.Seconds())
-		q.profile.Observe(rows, compute, total)
 		q.policy.Observe(rows, total)
 		q.metrics.observeProfile(q.profile, rows)
 		err = checkOutputs(res.Outputs, rows)

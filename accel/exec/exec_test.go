@@ -221,7 +221,7 @@ func TestZeroAllocs(t *testing.T) {
 		if err := e.Run(); err != nil {
 			t.Fatal(err)
 		}
-		if a := testing.AllocsPerRun(50, func() { _ = e.Run() }); a != 0 {
+		if a := testing.AllocsPerRun(50, func() { _ = e.Run() }); a != 0 && !raceEnabled {
 			t.Fatalf("batch %d: %v allocations per run, want 0", n, a)
 		}
 	}

@@ -330,7 +330,7 @@ func TestZeroAllocs(t *testing.T) {
 		MaxPool(pp, pd, out)
 		Add(out, out, out, ReLU)
 	})
-	if allocs != 0 {
+	if allocs != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per run, want 0", allocs)
 	}
 }
