@@ -107,7 +107,12 @@ type model struct {
 	ready  atomic.Int32 // workers that have loaded it
 	reason atomic.Value // string: why the last load failed
 	placed int          // loop goroutine: workers loading or hosting it
-	retry  []*inflight  // loop goroutine: batches of lost workers waiting for a slot
+	// broken is set when the last worker that tried to load the model
+	// failed and none is loading or hosting it: requests are refused at
+	// once with the reason rather than held for a replica that will not
+	// come. Placing the model on a worker clears it.
+	broken atomic.Bool
+	retry  []*inflight // loop goroutine: batches of lost workers waiting for a slot
 }
 
 type workerState uint8
@@ -245,6 +250,14 @@ func (d *Dispatcher) Ready(name string) (bool, string) {
 	return false, m.reason.Load().(string)
 }
 
+// brokenErr is the error of a model no worker can load, else nil.
+func (m *model) brokenErr() error {
+	if m.broken.Load() {
+		return wire.Errorf(wire.KindUnavailable, "model %q is not ready: %s", m.Name, m.reason.Load().(string))
+	}
+	return nil
+}
+
 // Replicas is how many workers have the model loaded and ready.
 func (d *Dispatcher) Replicas(name string) int {
 	if m := d.models[name]; m != nil {
@@ -265,7 +278,7 @@ func (d *Dispatcher) Acquire(ctx context.Context, name string) (*Slot, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownModel, name)
 	}
-	w, err := m.slots.acquire(ctx)
+	w, err := m.slots.acquire(ctx, m.brokenErr)
 	if err != nil {
 		return nil, err
 	}

@@ -234,6 +234,7 @@ func (d *Dispatcher) register(rid []byte, hello *wire.Hello) {
 	w.alive.Store(true)
 	d.workers[string(rid)] = w
 	m.placed++
+	m.broken.Store(false)
 	d.metrics.workers.WithLabelValues(stateNames[stateLoading]).Inc()
 	load := &wire.Load{Model: m.Name, Version: m.Version, Digest: m.digest, MaxBatchSize: uint32(m.MaxBatchSize),
 		HeartbeatMS: uint32(d.cfg.Heartbeat / time.Millisecond)}
@@ -268,6 +269,10 @@ func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
 		d.setState(w, stateFailed)
 		w.model.placed-- // it does not host the model: placement may retry elsewhere
 		w.model.reason.Store("load failed on worker " + w.hello.WorkerID + ": " + m.Message)
+		if w.model.placed == 0 && w.model.ready.Load() == 0 {
+			w.model.broken.Store(true)
+			w.model.slots.wake()
+		}
 		d.log.Error("worker could not load model", "worker", w.hello.WorkerID, "model", m.Model, "err", m.Message)
 		return
 	}

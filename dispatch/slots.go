@@ -16,6 +16,14 @@ type slots struct {
 
 func newSlots() *slots { return &slots{ping: make(chan struct{}, 1)} }
 
+// wake makes waiters look again (at broken).
+func (s *slots) wake() {
+	select {
+	case s.ping <- struct{}{}:
+	default:
+	}
+}
+
 func (s *slots) put(w *worker, n int) {
 	s.mu.Lock()
 	for range n {
@@ -61,11 +69,15 @@ func (s *slots) take() *worker {
 	return nil
 }
 
-// acquire waits for a free entry of a live worker.
-func (s *slots) acquire(ctx context.Context) (*worker, error) {
+// acquire waits for a free entry of a live worker, unless broken returns
+// an error (checked again at every ping).
+func (s *slots) acquire(ctx context.Context, broken func() error) (*worker, error) {
 	for {
 		if w := s.take(); w != nil {
 			return w, nil
+		}
+		if err := broken(); err != nil {
+			return nil, err
 		}
 		select {
 		case <-s.ping:

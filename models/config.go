@@ -16,9 +16,20 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is a model's config.yaml: what the ONNX file cannot say. A missing
-// file means all defaults. Unknown keys are an error naming the key.
+// Config is a model's config.yaml: what the ONNX file cannot say (or, for
+// a synthetic model, everything). A missing file means all defaults.
+// Unknown keys are an error naming the key.
 type Config struct {
+	// Platform is "onnx" (the default: <model>/<version>/model.onnx) or
+	// "synthetic" (no model file: see Synthetic and package
+	// models/synthetic).
+	Platform string `yaml:"platform"`
+	// Synthetic is the latency of a synthetic model; required with
+	// platform synthetic, refused otherwise.
+	Synthetic *Synthetic `yaml:"synthetic"`
+	// Input is a synthetic model's one input; required with platform
+	// synthetic, refused otherwise (an ONNX model's inputs are in its file).
+	Input *TensorConfig `yaml:"input"`
 	// MaxBatchSize is the most rows one batch (and one request) may have;
 	// 0 means 32.
 	MaxBatchSize int `yaml:"max_batch_size"`
@@ -97,6 +108,9 @@ const (
 
 // Validate checks the values and fills in defaults.
 func (c *Config) Validate() error {
+	if err := c.validatePlatform(); err != nil {
+		return err
+	}
 	switch {
 	case c.MaxBatchSize < 0 || c.MaxBatchSize > maxMaxBatchSize:
 		return fmt.Errorf("max_batch_size %d: must be between 1 and %d", c.MaxBatchSize, maxMaxBatchSize)

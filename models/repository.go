@@ -9,8 +9,17 @@
 //	<repo>/<model>/<version>/model.onnx
 //
 // Versions are positive integers; the highest one is served (Triton's
-// default "latest 1" policy). A Repository is immutable once opened and
-// safe for concurrent use.
+// default "latest 1" policy). A folder with only <version>/model.onnx
+// serves with the defaults of Config.
+//
+// A synthetic model (platform: synthetic in config.yaml, see Synthetic and
+// package models/synthetic) is a folder with only a config.yaml: it has no
+// model file, its version is 1 unless version directories say otherwise,
+// its metadata comes from the config's input (the output echoes it), and
+// its Model.File is the synthetic spec's canonical encoding, which workers
+// run. It is a test and capacity-planning tool: it spends no CPU.
+//
+// A Repository is immutable once opened and safe for concurrent use.
 package models
 
 import (
@@ -36,7 +45,7 @@ type Model struct {
 	Version  string   // the served version
 	Versions []string // all versions found, ascending
 	Config   Config
-	File     []byte   // the served version's model.onnx
+	File     []byte   // the served version's model.onnx, or a synthetic model's encoded spec
 	Digest   [32]byte // SHA-256 of File
 	Metadata wire.ModelMetadata
 }
@@ -90,25 +99,21 @@ func openModel(fsys fs.FS, name string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := fs.ReadDir(fsys, name)
+	versions, err := versionsOf(fsys, name)
 	if err != nil {
 		return nil, err
 	}
-	var versions []int
-	for _, e := range entries {
-		v, err := strconv.Atoi(e.Name())
-		if e.IsDir() && err == nil && v > 0 {
-			versions = append(versions, v)
+	if cfg.Platform == PlatformSynthetic {
+		m, err := openSynthetic(name, cfg, versions)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path.Join(name, "config.yaml"), err)
 		}
+		return m, nil
 	}
 	if len(versions) == 0 {
 		return nil, fmt.Errorf("no version directory (e.g. %s/1/model.onnx)", name)
 	}
-	slices.Sort(versions)
-	m := &Model{Name: name, Config: cfg, Version: strconv.Itoa(versions[len(versions)-1])}
-	for _, v := range versions {
-		m.Versions = append(m.Versions, strconv.Itoa(v))
-	}
+	m := newModel(name, cfg, versions)
 	file := path.Join(name, m.Version, "model.onnx")
 	if m.File, err = fs.ReadFile(fsys, file); err != nil {
 		return nil, err
@@ -132,6 +137,15 @@ func openModel(fsys fs.FS, name string) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return m, nil
+}
+
+// newModel is a model serving the highest of its versions (ascending).
+func newModel(name string, cfg Config, versions []int) *Model {
+	m := &Model{Name: name, Config: cfg, Version: strconv.Itoa(versions[len(versions)-1])}
+	for _, v := range versions {
+		m.Versions = append(m.Versions, strconv.Itoa(v))
+	}
+	return m
 }
 
 // specs converts ONNX tensor infos; with batching, dimension 0 of each must

@@ -114,3 +114,26 @@ func TestParseSLO(t *testing.T) {
 		}
 	}
 }
+
+// TestBareONNXFolder: <model>/1/model.onnx without a config.yaml serves
+// with the defaults.
+func TestBareONNXFolder(t *testing.T) {
+	onnx, err := os.ReadFile("../testdata/models/fashion-mnist-mlp/1/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := Open(fstest.MapFS{"bare/1/model.onnx": {Data: onnx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := repo.Lookup("bare")
+	c, md := m.Config, m.Metadata
+	if c.Platform != "onnx" || c.MaxBatchSize != DefaultMaxBatchSize || c.MaxQueueSize != DefaultMaxQueueSize ||
+		c.BatchingPolicy != "slo" || c.SLO.Latency != 0 || c.MaxQueueDelay != 0 || c.Synthetic != nil || c.Input != nil {
+		t.Fatalf("config %+v, want the defaults", c)
+	}
+	if md.Platform != Platform || md.Version != "1" || md.MaxBatchSize != DefaultMaxBatchSize ||
+		fmt.Sprint(md.Inputs) != "[{input FP32 [-1 1 28 28]}]" || fmt.Sprint(md.Outputs) != "[{logits FP32 [-1 10]}]" {
+		t.Fatalf("metadata %+v", md)
+	}
+}

@@ -4,11 +4,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/gannet-ml/gannet/models/onnx"
+	"github.com/gannet-ml/gannet/models/synthetic"
 	"github.com/gannet-ml/gannet/wire"
 )
 
@@ -39,11 +38,23 @@ type device struct {
 type model struct {
 	name     string
 	digest   [32]byte
-	prog     *onnx.Program
+	engine   engine
 	inputs   int
-	outputs  []wire.TensorSpec
 	maxBatch int
 	profile  []wire.BucketTime // warm-up timings, sent in LOADED
+}
+
+// engine runs one compiled model: ONNX (engine_onnx.go) or synthetic
+// (engine_synthetic.go). Only the device goroutine uses it.
+type engine interface {
+	// run runs a batch of rows rows (inputs already checked against the
+	// model's input count) and returns its outputs.
+	run(rows int, inputs []wire.Tensor) ([]wire.Tensor, error)
+	// warmUp is the time of a batch of each compiled bucket, ascending:
+	// the seed of the frontend's latency profile of this replica.
+	warmUp() []wire.BucketTime
+	// buckets are the batch sizes compiled, for the log.
+	buckets() []int
 }
 
 func newDevice(cfg Config) *device {
@@ -117,7 +128,7 @@ func (d *device) load(l *wire.Load) *wire.Loaded {
 		reply.Message = err.Error()
 		return reply
 	}
-	m.profile = warmUp(m)
+	m.profile = m.engine.warmUp()
 	reply.Profile = m.profile
 	d.models[l.Model] = m
 	if d.files[l.Digest] == nil {
@@ -126,10 +137,12 @@ func (d *device) load(l *wire.Load) *wire.Loaded {
 		d.digests = append(d.digests, l.Digest)
 		d.mu.Unlock()
 	}
-	d.log("model loaded", "model", l.Model, "buckets", m.prog.Buckets())
+	d.log("model loaded", "model", l.Model, "buckets", m.engine.buckets())
 	return reply
 }
 
+// compile checks a LOAD and compiles its model for its platform: a
+// synthetic spec (models/synthetic) or, failing that, an ONNX file.
 func compile(l *wire.Load) (m *model, err error) {
 	if l.Bytes == nil {
 		return nil, fmt.Errorf("model %q: the frontend sent no bytes and this worker does not hold the file", l.Model)
@@ -140,58 +153,16 @@ func compile(l *wire.Load) (m *model, err error) {
 	if l.MaxBatchSize < 1 {
 		return nil, fmt.Errorf("model %q: max batch size %d", l.Model, l.MaxBatchSize)
 	}
-	parsed, err := onnx.Parse(l.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("model %q: %w", l.Model, err)
+	m = &model{name: l.Model, digest: l.Digest, maxBatch: int(l.MaxBatchSize)}
+	if synthetic.IsSpec(l.Bytes) {
+		m.engine, m.inputs, err = compileSynthetic(l.Bytes, Buckets(m.maxBatch))
+	} else {
+		m.engine, m.inputs, err = compileONNX(l.Bytes, Buckets(m.maxBatch))
 	}
-	m = &model{name: l.Model, digest: l.Digest, inputs: len(parsed.Inputs()), maxBatch: int(l.MaxBatchSize)}
-	for _, o := range parsed.Outputs() {
-		dt, ok := wire.ParseDataType(o.DataType)
-		if !ok {
-			return nil, fmt.Errorf("model %q: output %q has unsupported datatype %s", l.Model, o.Name, o.DataType)
-		}
-		m.outputs = append(m.outputs, wire.TensorSpec{Name: o.Name, DataType: dt, Shape: o.Shape})
-	}
-	m.prog, err = onnx.Compile(parsed, onnx.Options{Buckets: Buckets(m.maxBatch)})
 	if err != nil {
 		return nil, fmt.Errorf("model %q: %w", l.Model, err)
 	}
 	return m, nil
-}
-
-// warmUpRuns is how many times each bucket runs at load to seed the
-// latency profile; the median is reported.
-const warmUpRuns = 3
-
-// warmUp times every compiled bucket on zero inputs. Compile has already
-// run each once (its dry run), so these runs are warm.
-func warmUp(m *model) []wire.BucketTime {
-	infos := m.prog.Inputs()
-	var out []wire.BucketTime
-	for _, n := range m.prog.Buckets() {
-		in := make([][]byte, len(infos))
-		for i, info := range infos {
-			size := 4
-			if dt, ok := wire.ParseDataType(info.DataType); ok {
-				size = dt.Size()
-			}
-			for _, d := range info.Shape[1:] {
-				size *= int(max(d, 1))
-			}
-			in[i] = make([]byte, n*size)
-		}
-		var times [warmUpRuns]time.Duration
-		for k := range times {
-			start := time.Now()
-			if _, _, err := m.prog.Run(n, in); err != nil {
-				return out // no profile beyond this bucket; the frontend learns it online
-			}
-			times[k] = time.Since(start)
-		}
-		slices.Sort(times[:])
-		out = append(out, wire.BucketTime{Rows: uint32(n), NS: times[warmUpRuns/2].Nanoseconds()})
-	}
-	return out
 }
 
 // Buckets are the batch sizes compiled for a model: powers of two below
@@ -226,19 +197,12 @@ func (d *device) execute(b *wire.Batch) (reply wire.WorkerMessage) {
 			reply = fail(wire.KindInternal, "model %q: panic while running: %v", b.Model, p)
 		}
 	}()
-	in := make([][]byte, len(b.Inputs))
-	for i := range b.Inputs {
-		in[i] = b.Inputs[i].Data
-	}
 	start := time.Now()
-	outs, shapes, err := m.prog.Run(int(b.Rows), in)
+	outs, err := m.engine.run(int(b.Rows), b.Inputs)
 	elapsed := time.Since(start)
 	if err != nil {
 		return fail(wire.KindInternal, "model %q: %v", b.Model, err)
 	}
-	res := &wire.Result{ID: b.ID, ComputeNS: elapsed.Nanoseconds(), Outputs: make([]wire.Tensor, len(outs))}
-	for i := range outs {
-		res.Outputs[i] = wire.Tensor{Name: m.outputs[i].Name, DataType: m.outputs[i].DataType, Shape: shapes[i], Data: outs[i]}
-	}
+	res := &wire.Result{ID: b.ID, ComputeNS: elapsed.Nanoseconds(), Outputs: outs}
 	return res
 }

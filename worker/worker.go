@@ -1,8 +1,9 @@
 // Package worker is the worker process: it connects to a frontend's worker
 // port with a DEALER socket, says HELLO (device, capacity, cached models),
-// loads the model the frontend sends (content-addressed by SHA-256),
-// runs batches on its device goroutine and replies with results, and keeps
-// heartbeats going both ways. When the frontend goes silent or says
+// loads the model the frontend sends (content-addressed by SHA-256: an ONNX
+// file, or a synthetic model's spec from models/synthetic, which sleeps
+// instead of computing), runs batches on its device goroutine and replies
+// with results, and keeps heartbeats going both ways. When the frontend goes silent or says
 // DISCONNECT, it reconnects with backoff (250 ms to 1 s) on a fresh socket and says HELLO
 // again; models already compiled are kept, so the frontend need not resend
 // them.

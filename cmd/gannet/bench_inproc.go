@@ -37,6 +37,9 @@ func benchInProcess(f benchFlags) error {
 		}
 		return fmt.Errorf("bench: no model %q in the repository (it has %s)", f.inProcess, strings.Join(names, ", "))
 	}
+	if m.Config.Platform == models.PlatformSynthetic {
+		return fmt.Errorf("bench: model %q is synthetic: its batch time is its config (base + per_item x rows); --in-process measures compiled models", m.Name)
+	}
 	for _, in := range m.Metadata.Inputs {
 		if in.DataType != wire.TypeFP32 {
 			return fmt.Errorf("bench: model %q: input %q is %v; the engine runs FP32 inputs", m.Name, in.Name, in.DataType)

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // Options configures Compile.
@@ -26,7 +25,7 @@ const (
 	MaxOpset = 21
 )
 
-// Program is a compiled model: one gorgonia graph and tape machine per
+// Program is a compiled model: one gorgonia graph and accel executor per
 // bucket (or one graph of fixed shapes, from CompileStatic). It is not safe
 // for concurrent use.
 type Program struct {
@@ -48,17 +47,6 @@ type Program struct {
 	fixed    []*constT // static: inputs folded as constants (CompileSpecialized)
 }
 
-// bucketProg is the graph and machine of one bucket.
-type bucketProg struct {
-	size    int
-	g       *G.ExprGraph
-	vm      G.VM
-	in      []*G.Node
-	inT     []*constT // the data bound to in, as tensors
-	inDense []*tensor.Dense
-	out     []*value // a node, or a constant (static programs only)
-}
-
 // compiler holds what the buckets share: decoded initializers and weights
 // prepared once (transposed, scaled, ...).
 type compiler struct {
@@ -67,6 +55,7 @@ type compiler struct {
 	inits    map[string]*constT
 	static   map[string]*constT   // node outputs folded to bucket-independent constants
 	prepared map[string]*prepared // weights in the layout an op wants
+	uses     map[string]int       // readers of each value (countUses)
 }
 
 type prepared struct {
@@ -82,6 +71,8 @@ type builder struct {
 	env    map[string]*value
 	wnodes map[string]*G.Node // weight nodes of this graph, by key
 	nameN  int
+	fuse   map[*G.Node]*fusable // how accel nodes were built (fast.go)
+	cur    *nodeProto           // the node being built
 }
 
 // value is an ONNX value during building: a constant or a gorgonia node.
@@ -127,8 +118,8 @@ type opSpec struct {
 }
 
 // Compile validates every node (op, attributes, datatypes, shapes) and builds
-// one gorgonia ExprGraph and TapeMachine per bucket, sharing one copy of the
-// weights, then dry-runs every bucket once. What cannot run is refused with
+// one gorgonia ExprGraph and accel executor per bucket, sharing one copy of
+// the weights, then dry-runs every bucket once. What cannot run is refused with
 // an error naming the node, the op and the reason.
 func Compile(m *Model, opt Options) (p *Program, err error) {
 	defer func() {
@@ -171,12 +162,12 @@ func newCompiler(m *Model) (*compiler, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
+	c.countUses()
 	return c, nil
 }
 
-// buildAll builds one graph per size, then dry-runs each: first op by op in
-// this goroutine, where a panic can be recovered, then on the tape machine,
-// whose ops run in a goroutine of their own.
+// buildAll builds one graph per size, then dry-runs each on its executor,
+// which runs the ops on this goroutine and turns a panic into an error.
 func (p *Program) buildAll(c *compiler, sizes []int) error {
 	for _, bs := range sizes {
 		bp, err := c.build(bs, p)
@@ -191,9 +182,6 @@ func (p *Program) buildAll(c *compiler, sizes []int) error {
 		p.progs = append(p.progs, bp)
 	}
 	for _, bp := range p.progs {
-		if err := safeEval(bp.g); err != nil {
-			return fmt.Errorf("bucket %d: dry run: %w", bp.size, err)
-		}
 		if _, _, err := p.runBucket(bp, bp.size, nil); err != nil {
 			return fmt.Errorf("bucket %d: dry run: %w", bp.size, err)
 		}
@@ -349,10 +337,11 @@ func int64s(v []int) []int64 {
 	return out
 }
 
-// build makes the graph and machine of one bucket (of the fixed shapes of
+// build makes the graph and executor of one bucket (of the fixed shapes of
 // a static program).
 func (c *compiler) build(bucket int, p *Program) (*bucketProg, error) {
-	b := &builder{c: c, bucket: bucket, g: G.NewGraph(), env: map[string]*value{}, wnodes: map[string]*G.Node{}}
+	b := &builder{c: c, bucket: bucket, g: G.NewGraph(), env: map[string]*value{}, wnodes: map[string]*G.Node{},
+		fuse: map[*G.Node]*fusable{}}
 	bp := &bucketProg{size: bucket, g: b.g}
 	for i, info := range p.inputs {
 		var shape []int
@@ -363,7 +352,7 @@ func (c *compiler) build(bucket int, p *Program) (*bucketProg, error) {
 		}
 		if p.static && p.fixed[i] != nil {
 			b.env[info.Name] = &value{name: info.Name, c: p.fixed[i]}
-			bp.in, bp.inDense, bp.inT = append(bp.in, nil), append(bp.inDense, nil), append(bp.inT, nil)
+			bp.in = append(bp.in, nil)
 			continue
 		}
 		if shapeSize(shape) == 0 {
@@ -376,8 +365,6 @@ func (c *compiler) build(bucket int, p *Program) (*bucketProg, error) {
 			G.WithName(b.uniq("input:"+info.Name)), G.WithValue(dense))
 		b.env[info.Name] = &value{name: info.Name, n: n, dt: t.dt, shp: nonNil(shape)}
 		bp.in = append(bp.in, n)
-		bp.inDense = append(bp.inDense, dense)
-		bp.inT = append(bp.inT, t)
 	}
 	for _, n := range c.m.graph.nodes {
 		if err := b.node(n); err != nil {
@@ -416,9 +403,9 @@ func (c *compiler) build(bucket int, p *Program) (*bucketProg, error) {
 		}
 		bp.out = append(bp.out, v)
 	}
-	if len(b.g.AllNodes()) > len(b.g.Inputs()) {
-		bp.vm = G.NewTapeMachine(b.g)
-	} // else there is nothing to run: every output is an input or a constant
+	if err := bp.plan(); err != nil {
+		return nil, err
+	}
 	return bp, nil
 }
 
@@ -470,7 +457,9 @@ func (b *builder) node(n *nodeProto) error {
 			return err
 		}
 	}
+	b.cur = n
 	outs, err := spec.fn(b, n, a, in)
+	b.cur = nil
 	if err != nil {
 		return err
 	}
@@ -485,6 +474,9 @@ func (b *builder) node(n *nodeProto) error {
 		v := *outs[i]
 		v.name = name
 		b.env[name] = &v
+		if f := b.fuse[v.n]; v.n != nil && f != nil && f.name == "" {
+			f.name = name
+		}
 		if v.c == nil || !v.c.static {
 			allStatic = false
 		}

@@ -151,7 +151,7 @@ func (b *builder) reshapeValue(v *value, shape []int) ([]*value, error) {
 	if gs.Eq(v.n.Shape()) {
 		return []*value{{n: v.n, dt: v.dtype(), shp: nonNil(shape)}}, nil
 	}
-	out, err := G.Reshape(v.n, gs)
+	out, err := reshapeNode(v.n, v.dtype(), shape)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ var opTable = map[string]opSpec{
 	"Conv":              {fn: opConv, attrs: []string{"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, minIn: 2, maxIn: 3, maxOut: 1},
 	"MaxPool":           {fn: opMaxPool, attrs: []string{"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}, minIn: 1, maxIn: 1, maxOut: 2},
 	"AveragePool":       {fn: opAveragePool, attrs: []string{"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}, minIn: 1, maxIn: 1, maxOut: 1},
-	"GlobalAveragePool": {fn: opGlobalAveragePool, minIn: 1, maxIn: 1, maxOut: 1},
+	"GlobalAveragePool": {fn: opGlobalPool, minIn: 1, maxIn: 1, maxOut: 1},
 }
 
 // SupportedOps returns the names of the ops Compile accepts.

@@ -3,11 +3,13 @@ package onnx
 import (
 	"math"
 	"slices"
+
+	aops "github.com/gannet-ml/gannet/accel/ops"
 )
 
 // Convolution and pooling of any spatial rank (1-D, 2-D, 3-D, ...), with
 // groups, dilations, asymmetric pads, auto_pad and ceil_mode, as kernels.
-// The common 2-D FP32 cases take the faster paths of ops_nn.go.
+// The common 2-D FP32 cases on run-time tensors take accel's ops (fast.go).
 
 func init() {
 	register(map[string]opSpec{
@@ -479,8 +481,12 @@ func avgWindowCount(g *geom, o int) int {
 func opGlobalPool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	x := in[0]
 	xs := x.shape()
-	if n.opType == "GlobalAveragePool" && len(xs) == 4 && x.dtype() == dtFloat && !x.isConst() {
-		return opGlobalAveragePool(b, n, a, in)
+	if n.opType == "GlobalAveragePool" && isRuntimeF32(x, -1) && len(xs) >= 3 {
+		y, err := aops.GlobalAvgPool(x.n)
+		if err != nil {
+			return nil, err
+		}
+		return nodeOut(y), nil
 	}
 	if len(xs) < 3 {
 		return nil, invalid("input %v: want (N, C, D...)", xs)
@@ -494,25 +500,6 @@ func opGlobalPool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, er
 		r = reducers["ReduceMax"]
 	}
 	return b.reduceWith(n.opType, x, red, true, r)
-}
-
-// fastWindow reports whether a 2-D FP32 window op on a run-time input can
-// take the gorgonia paths of ops_nn.go: no auto_pad, symmetric pads, no
-// dilations.
-func fastWindow(a *attrs, x *value) bool {
-	if x.isConst() || x.dtype() != dtFloat || len(x.shape()) != 4 {
-		return false
-	}
-	if ap, _ := a.str("auto_pad", "NOTSET"); ap != "NOTSET" {
-		return false
-	}
-	if p, _ := a.ints("pads", nil); p != nil && (len(p) != 4 || p[0] != p[2] || p[1] != p[3]) {
-		return false
-	}
-	if d, _ := a.ints("dilations", nil); d != nil && slices.ContainsFunc(d, func(v int64) bool { return v != 1 }) {
-		return false
-	}
-	return true
 }
 
 func opConv(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
@@ -531,48 +518,69 @@ func opConv(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 			return nil, invalid("bias has shape %v, want [%d]", s, w.shape()[0])
 		}
 	}
-	if fastWindow(a, x) && group == 1 && w.isConst() {
-		if d, _ := a.ints("dilations", nil); d == nil {
-			return opConvFast(b, n, a, in)
-		}
-	}
 	g, err := readGeom(a, x.shape()[2:], kernelOf(w.shape()), false)
 	if err != nil {
 		return nil, err
+	}
+	if len(g.out) == 2 {
+		if vs, ok, err := b.convFast(x, w, bias, g, int(group)); ok || err != nil {
+			return vs, err
+		}
 	}
 	return b.convGeneric(x, w, bias, g, int(group))
 }
 
 func opMaxPool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	ceil, _ := a.int("ceil_mode", 0)
-	order, _ := a.int("storage_order", 0)
 	indices := len(n.outputs) > 1 && n.outputs[1] != ""
-	if fastWindow(a, in[0]) && ceil == 0 && order == 0 && !indices && padsBelowKernel(a) {
-		return opMaxPoolFast(b, n, a, in)
+	if !indices {
+		if vs, ok, err := b.poolFast(a, in[0], false); ok || err != nil {
+			return vs, err
+		}
 	}
 	return opPoolK(b, n, a, in)
 }
 
 func opAveragePool(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
-	ceil, _ := a.int("ceil_mode", 0)
-	cp, _ := a.int("count_include_pad", 0)
-	if fastWindow(a, in[0]) && ceil == 0 && cp == 0 && padsBelowKernel(a) {
-		return opAveragePoolFast(b, n, a, in)
+	if vs, ok, err := b.poolFast(a, in[0], true); ok || err != nil {
+		return vs, err
 	}
 	return opPoolK(b, n, a, in)
 }
 
-// padsBelowKernel: every pad is smaller than the kernel along its axis.
-func padsBelowKernel(a *attrs) bool {
-	ks, _ := a.ints("kernel_shape", nil)
-	p, _ := a.ints("pads", nil)
-	if len(ks) != 2 {
-		return false
+// poolFast builds a 2-D FP32 MaxPool or AveragePool as accel's PoolOp; ok
+// is false when the pool is not one it runs.
+func (b *builder) poolFast(a *attrs, x *value, avg bool) ([]*value, bool, error) {
+	if !isRuntimeF32(x, 4) {
+		return nil, false, nil
 	}
-	for d, v := range p {
-		if v >= ks[d%2] {
-			return false
-		}
+	ceil, err := a.int("ceil_mode", 0)
+	if err != nil {
+		return nil, false, err
 	}
-	return true
+	cp, err := a.int("count_include_pad", 0)
+	if err != nil {
+		return nil, false, err
+	}
+	xs := x.shape()
+	g, err := readGeom(a, xs[2:], nil, ceil != 0)
+	if err != nil {
+		return nil, false, err
+	}
+	pa := aops.PoolAttrs{
+		Kernel:    [2]int{g.k[0], g.k[1]},
+		Strides:   [2]int{g.stride[0], g.stride[1]},
+		Pads:      [4]int{g.padB[0], g.padB[1], g.padE[0], g.padE[1]},
+		Dilations: [2]int{g.dil[0], g.dil[1]},
+		CeilMode:  ceil != 0, CountIncludePad: cp != 0,
+	}
+	pool := aops.MaxPool
+	if avg {
+		pool = aops.AvgPool
+	}
+	y, err := pool(x.n, pa)
+	if err != nil || !slices.Equal(y.Shape(), append([]int{xs[0], xs[1]}, g.out...)) {
+		return nil, false, nil
+	}
+	return nodeOut(y), true, nil
 }
+

@@ -3,10 +3,11 @@ package onnx
 import (
 	"slices"
 
+	aops "github.com/gannet-ml/gannet/accel/ops"
+
 	"gonum.org/v1/gonum/blas"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // Dense and elementwise ops: Gemm, MatMul, Add/Sub/Mul/Div, Relu, Sigmoid,
@@ -48,6 +49,18 @@ func opGemm(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	if K != K2 {
 		return nil, invalid("A %v (transA=%d) and B %v (transB=%d) do not multiply", sa, transA, sb, transB)
 	}
+	var C *value
+	if len(in) > 2 && in[2] != nil && beta != 0 {
+		C = in[2]
+		sc := C.shape()
+		if bs, err := broadcastShape(sc, []int{M, N}); err != nil || len(sc) > 2 || !slices.Equal(bs, []int{M, N}) {
+			return nil, invalid("C %v does not broadcast to %v", sc, []int{M, N})
+		}
+	}
+	at := aops.GemmAttrs{TransA: transA == 1, TransB: transB == 1, Alpha: alpha, Beta: beta}
+	if vs, ok, err := b.gemmFast(A, B, C, at); ok || err != nil {
+		return vs, err
+	}
 	an, err := b.matrixOperand(A, transA == 1, 1, "A")
 	if err != nil {
 		return nil, err
@@ -65,23 +78,16 @@ func opGemm(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
+	Y := &value{n: y, shp: []int{M, N}}
 	if alpha != 1 && !B.isConst() {
-		if y, err = G.HadamardProd(y, G.NewConstant(alpha)); err != nil {
+		if Y, err = b.binary("Mul", Y, scalarF32(alpha)); err != nil {
 			return nil, err
 		}
 	}
-	if len(in) < 3 || in[2] == nil || beta == 0 {
-		return nodeOut(y), nil
+	if C == nil {
+		return []*value{Y}, nil
 	}
-	C := in[2]
 	sc := C.shape()
-	if len(sc) > 2 {
-		return nil, invalid("C %v has more than 2 dimensions", sc)
-	}
-	out := []int{M, N}
-	if bs, err := broadcastShape(sc, out); err != nil || !slices.Equal(bs, out) {
-		return nil, invalid("C %v does not broadcast to %v", sc, out)
-	}
 	if C.isConst() {
 		if !C.c.isFloat() {
 			return nil, invalid("C is %s, want FP32", dtypeName(C.c.dt))
@@ -95,23 +101,21 @@ func opGemm(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error) {
 			if err != nil {
 				return nil, err
 			}
-			y, err = G.ApplyOp(biasAddOp{axis: 1, dims: 2}, y, bias)
+			v, err := b.binary("Add", Y, &value{n: bias, shp: []int{N}})
 			if err != nil {
 				return nil, err
 			}
-			return nodeOut(y), nil
+			return []*value{v}, nil
 		}
 		if beta != 1 {
 			C = &value{name: fmtKey(C.name, "*", beta), c: &constT{dt: dtFloat, shape: sc, f: scaled(c.f, beta), static: c.static}}
 		}
 	} else if beta != 1 {
-		cn, err := G.HadamardProd(C.n, G.NewConstant(beta))
-		if err != nil {
+		if C, err = b.binary("Mul", C, scalarF32(beta)); err != nil {
 			return nil, err
 		}
-		C = &value{n: cn}
 	}
-	v, err := b.binary("Add", &value{n: y}, C)
+	v, err := b.binary("Add", Y, C)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +162,11 @@ func opMatMul(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 	if sa[len(sa)-1] != K {
 		return nil, invalid("%v and %v do not multiply", sa, sb)
 	}
+	if len(sa) == 2 {
+		if vs, ok, err := b.gemmFast(A, B, nil, aops.GemmAttrs{Alpha: 1, Beta: 1}); ok || err != nil {
+			return vs, err
+		}
+	}
 	an, err := b.tensor(A, "A")
 	if err != nil {
 		return nil, err
@@ -166,7 +175,7 @@ func opMatMul(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 		if A.isConst() {
 			return nil, unsupported("MatMul of a constant of rank %d is not supported", len(sa))
 		}
-		if an, err = G.Reshape(an, tensor.Shape{shapeSize(sa[:len(sa)-1]), K}); err != nil {
+		if an, err = reshapeNode(an, dtFloat, []int{shapeSize(sa[:len(sa)-1]), K}); err != nil {
 			return nil, err
 		}
 	}
@@ -174,13 +183,13 @@ func opMatMul(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 	if err != nil {
 		return nil, err
 	}
-	y, err := matMul(an, bn)
+	y, err := aops.Gemm(an, bn, nil, aops.GemmAttrs{Alpha: 1, Beta: 1})
 	if err != nil {
 		return nil, err
 	}
 	if len(sa) > 2 {
 		shape := append(slices.Clone(sa[:len(sa)-1]), N)
-		if y, err = G.Reshape(y, shape); err != nil {
+		if y, err = reshapeNode(y, dtFloat, shape); err != nil {
 			return nil, err
 		}
 	}
@@ -199,112 +208,62 @@ func opBinary(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 	return []*value{v}, nil
 }
 
-// binary builds Add, Sub, Mul or Div with numpy broadcasting (rank <= 4).
+// binary builds Add, Sub, Mul or Div with numpy broadcasting: FP32 with a
+// run-time operand as an arithOp (or accel's residual Add for two run-time
+// tensors of one shape), the rest (constants, other types, scalars, high
+// ranks) as kernels.
 func (b *builder) binary(op string, x, y *value) (*value, error) {
 	out, err := broadcastShape(x.shape(), y.shape())
 	if err != nil {
 		return nil, err
 	}
-	// gorgonia's own ops take FP32 run-time tensors of rank 1 to 4; the
-	// rest (constants, other types, scalars, higher ranks) run as kernels.
-	gorgonia := x.dtype() == dtFloat && y.dtype() == dtFloat && !(x.isConst() && y.isConst()) &&
-		len(out) >= 1 && len(out) <= 4 && (x.isConst() || len(x.shape()) > 0) && (y.isConst() || len(y.shape()) > 0)
-	if !gorgonia {
-		vs, err := b.arithK(op, x, y)
-		if err != nil {
-			return nil, err
-		}
-		return vs[0], nil
-	}
-	nx, err := b.operand(x, out)
-	if err != nil {
-		return nil, err
-	}
-	ny, err := b.operand(y, out)
-	if err != nil {
-		return nil, err
-	}
-	if (!nx.IsScalar() && len(nx.Shape()) != len(out)) || (!ny.IsScalar() && len(ny.Shape()) != len(out)) {
-		vs, err := b.arithK(op, x, y)
-		if err != nil {
-			return nil, err
-		}
-		return vs[0], nil
-	}
-	var left, right []byte
-	if !nx.IsScalar() && !ny.IsScalar() {
-		sx, sy := nx.Shape(), ny.Shape()
-		for k := range out {
-			if sx[k] == 1 && out[k] != 1 {
-				left = append(left, byte(k))
-			}
-			if sy[k] == 1 && out[k] != 1 {
-				right = append(right, byte(k))
-			}
-		}
-	}
-	var r *G.Node
-	bc := len(left) > 0 || len(right) > 0
-	switch op {
-	case "Add":
-		if bc {
-			r, err = G.BroadcastAdd(nx, ny, left, right)
-		} else {
-			r, err = G.Add(nx, ny)
-		}
-	case "Sub":
-		if bc {
-			r, err = G.BroadcastSub(nx, ny, left, right)
-		} else {
-			r, err = G.Sub(nx, ny)
-		}
-	case "Mul":
-		if bc {
-			r, err = G.BroadcastHadamardProd(nx, ny, left, right)
-		} else {
-			r, err = G.HadamardProd(nx, ny)
-		}
-	case "Div":
-		if bc {
-			r, err = G.BroadcastHadamardDiv(nx, ny, left, right)
-		} else {
-			r, err = G.HadamardDiv(nx, ny)
-		}
-	default:
+	sym := map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/'}[op]
+	if sym == 0 {
 		return nil, unsupported("elementwise op %s is not supported", op)
 	}
+	fast := x.dtype() == dtFloat && y.dtype() == dtFloat && !(x.isConst() && y.isConst()) &&
+		len(out) >= 1 && len(out) <= maxArithRank
+	if !fast {
+		vs, err := b.arithK(op, x, y)
+		if err != nil {
+			return nil, err
+		}
+		return vs[0], nil
+	}
+	if v, ok, err := b.residualAdd(op, x, y, out); ok || err != nil {
+		return v, err
+	}
+	nx, err := b.arithOperand(x)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Equal(r.Shape(), out) && len(out) > 0 {
-		return nil, internal("broadcast of %v and %v gave %v, want %v", x.shape(), y.shape(), r.Shape(), out)
+	ny, err := b.arithOperand(y)
+	if err != nil {
+		return nil, err
 	}
-	return &value{n: r}, nil
+	r, err := arith(sym, nx, ny, x.shape(), y.shape(), out)
+	if err != nil {
+		return nil, err
+	}
+	return &value{n: r, shp: nonNil(out)}, nil
 }
 
-// operand returns v's node for an elementwise op whose result has shape out:
-// a one-element constant becomes a scalar, anything else is given out's rank
-// (a constant by preparing it in that shape, a run-time tensor by Reshape).
-func (b *builder) operand(v *value, out []int) (*G.Node, error) {
-	s := v.shape()
-	if v.isConst() && v.c.size() == 1 {
-		return b.prepare(fmtKey("scalar:", v.name), v.c.static, func() (*prepared, error) {
-			return &prepared{shape: nil, data: v.c.f}, nil
-		})
+// arithOperand returns v's node for an arithOp: a constant as a weight of
+// at least one dimension, a run-time tensor as it is.
+func (b *builder) arithOperand(v *value) (*G.Node, error) {
+	if !v.isConst() {
+		return v.n, nil
 	}
-	if len(s) == len(out) {
-		return b.tensor(v, "operand")
+	if !v.c.isFloat() {
+		return nil, invalid("operand is %s, want FP32", dtypeName(v.c.dt))
 	}
-	padded := append(make([]int, len(out)-len(s)), s...)
-	for k := range len(out) - len(s) {
-		padded[k] = 1
+	shape := v.c.shape
+	if len(shape) == 0 {
+		shape = []int{1}
 	}
-	if v.isConst() {
-		return b.prepare(fmtKey("rank", len(out), ":", v.name), v.c.static, func() (*prepared, error) {
-			return &prepared{shape: padded, data: v.c.f}, nil
-		})
-	}
-	return G.Reshape(v.n, tensor.Shape(padded))
+	return b.prepare(fmtKey("arith:", v.name, shape), v.c.static, func() (*prepared, error) {
+		return &prepared{shape: shape, data: v.c.f}, nil
+	})
 }
 
 // unaryInput returns the node of x (a weight if x is constant).
@@ -435,4 +394,9 @@ func (b *builder) matMulK(A, B *value) ([]*value, error) {
 		}
 		return res, nil
 	})
+}
+
+// scalarF32 is an FP32 scalar constant.
+func scalarF32(v float32) *value {
+	return &value{name: fmtKey("scalar:", v), c: &constT{dt: dtFloat, shape: []int{}, f: []float32{v}, static: true}}
 }

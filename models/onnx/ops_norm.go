@@ -52,6 +52,9 @@ func opBatchNorm(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, err
 	if err := channelParams(in, 1, C, dt); err != nil {
 		return nil, err
 	}
+	if vs, ok, err := b.foldBatchNorm(n, in, eps); ok || err != nil {
+		return vs, err
+	}
 	e := float64(eps)
 	return b.emit1("BatchNormalization", in, outSpec{dt, slices.Clone(xs)}, func(v []*constT) (*constT, error) {
 		x, scale, bias, mean, vr := v[0], v[1], v[2], v[3], v[4]

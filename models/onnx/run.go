@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-
-	G "gorgonia.org/gorgonia"
 )
 
 // Run executes one batch of n rows, 1 <= n <= the largest bucket. inputs[i]
@@ -173,127 +171,11 @@ func (p *Program) Exec(inputs []Tensor) (outs []Tensor, err error) {
 	return outs, nil
 }
 
-// runBucket runs bp on the first n rows of inputs (all zeros when inputs is
-// nil) and returns the first n rows of each output (every element, for a
-// static program).
-func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [][]int64, error) {
-	for i, node := range bp.in {
-		if node == nil {
-			continue // a fixed input, folded as a constant
-		}
-		t := bp.inT[i]
-		filled := 0
-		if inputs != nil {
-			filled = t.size()
-			if !p.static {
-				filled = n * p.inRow[i]
-			}
-			t.decodeInto(inputs[i], p.inDT[i])
-		}
-		switch t.dt {
-		case dtFloat:
-			clear(t.f[filled:])
-		case dtDouble:
-			clear(t.d[filled:])
-		default:
-			clear(t.i[filled:])
-		}
-		// Input nodes stay live for the whole tape, so gorgonia never
-		// works on them in place: the Dense bound at build time is reused.
-		if err := G.Let(node, bp.inDense[i]); err != nil {
-			return nil, nil, fmt.Errorf("%w: binding input %q: %v", ErrInternal, p.inputs[i].Name, err)
-		}
-	}
-	if bp.vm != nil {
-		bp.vm.Reset()
-		if err := bp.vm.RunAll(); err != nil {
-			return nil, nil, fmt.Errorf("%w: bucket %d: %v", ErrInternal, bp.size, err)
-		}
-	}
-	outputs := make([][]byte, len(bp.out))
-	shapes := make([][]int64, len(bp.out))
-	for i, v := range bp.out {
-		var t *constT
-		if v.isConst() {
-			t = v.c
-		} else {
-			var err error
-			if t, err = fromGValue(v.n.Value(), v.dtype(), v.shape()); err != nil {
-				return nil, nil, fmt.Errorf("%w: output %q: %v", ErrInternal, p.outputs[i].Name, err)
-			}
-		}
-		if p.static {
-			outputs[i] = t.encode(t.size())
-			shapes[i] = int64s(p.outShape[i])
-			continue
-		}
-		need := n * p.outRow[i]
-		if t.size() < need {
-			return nil, nil, internal("onnx: output %q holds %d values, want %d", p.outputs[i].Name, t.size(), need)
-		}
-		outputs[i] = t.encode(need)
-		shapes[i] = append([]int64{int64(n)}, p.outTail[i]...)
-	}
-	return outputs, shapes, nil
-}
-
 // recoverAs turns a panic in the calling goroutine into an ErrInternal error.
-// Gorgonia's tape machine runs its instructions in a goroutine of its own
-// (TapeMachine.RunAll does `go m.runall(...)`), and im2col fans out to
-// goroutines too: a panic there cannot be recovered. safeEval exists so that
-// Compile meets such panics first, in this goroutine.
+// Ops run on the calling goroutine (accel's executor) or on accel's worker
+// pool, which hands a part's panic back to the caller; both end here.
 func recoverAs(err *error, what string) {
 	if r := recover(); r != nil {
 		*err = internal("onnx: %s: gorgonia panicked: %v", what, r)
 	}
-}
-
-// safeEval evaluates every node of g with its op's Do, in this goroutine,
-// so that an op that would panic on these shapes does so where recoverAs
-// can catch it. It uses the values bound to the input nodes.
-func safeEval(g *G.ExprGraph) (err error) {
-	defer recoverAs(&err, "dry run")
-	sorted, err := G.Sort(g)
-	if err != nil {
-		return internal("onnx: sorting the graph: %v", err)
-	}
-	isInput := map[*G.Node]bool{}
-	for _, n := range g.Inputs() {
-		isInput[n] = true
-	}
-	vals := make(map[*G.Node]G.Value, len(sorted))
-	for i := len(sorted) - 1; i >= 0; i-- {
-		n := sorted[i]
-		if isInput[n] {
-			if vals[n] = n.Value(); vals[n] == nil {
-				return internal("onnx: node %v has no value", n)
-			}
-			continue
-		}
-		op := n.Op()
-		if op == nil {
-			return internal("onnx: node %v has no op", n)
-		}
-		var args []G.Value
-		for it := g.From(n.ID()); it.Next(); {
-			c := it.Node().(*G.Node)
-			v, ok := vals[c]
-			if !ok {
-				return internal("onnx: node %v: operand %v is not evaluated", n, c)
-			}
-			args = append(args, v)
-		}
-		if a := op.Arity(); a >= 0 && a != len(args) {
-			return internal("onnx: op %v has %d operands, want %d", op, len(args), a)
-		}
-		v, err := op.Do(args...)
-		if err != nil {
-			return internal("onnx: op %v: %v", op, err)
-		}
-		if !v.Shape().Eq(n.Shape()) {
-			return internal("onnx: op %v gave shape %v, the graph says %v", op, v.Shape(), n.Shape())
-		}
-		vals[n] = v
-	}
-	return nil
 }
