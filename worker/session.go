@@ -50,7 +50,7 @@ func startSession(cfg Config, dev *device) (*session, error) {
 			}
 			return sock.SetMaxmsgsize(cfg.MaxMessageBytes)
 		},
-		CloseLinger: 100 * time.Millisecond, // the goodbye DISCONNECT
+		CloseLinger: time.Second, // the goodbye DISCONNECT, even on a loaded machine
 	}, (*sessionHandler)(s))
 	if err != nil {
 		return nil, err
