@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: all build run test deps test-deps vet fuzz bench bench-go soak models models-large conformance conformance-update clean
+.PHONY: all build run test deps test-deps vet fuzz bench bench-go soak models models-large conformance conformance-update bench-engine clean
 
 all: build
 
@@ -41,6 +41,11 @@ fuzz:
 ## baselines, overload, serving overhead, burst) on this machine; about 10 minutes
 bench: build
 	python3 scripts/bench_slo.py
+
+## bench-engine: the CPU engine vs PyTorch eager and jit+freeze, interleaved, medians and ratios
+## (needs python3-torch; resnet18 and mobilenet_v2 rows need make models-large)
+bench-engine:
+	/usr/bin/python3 scripts/bench_engine.py --rounds 5
 
 ## bench-go: Go benchmarks of the request path and the models
 bench-go:

@@ -93,8 +93,11 @@ const (
 	convDepthwise          // one input and one output channel per group
 )
 
-// colFloats bounds one part's im2col block (256 KiB), so it stays in L2.
-const colFloats = 64 << 10
+// colFloats bounds one part's im2col block (4 MiB). Blocks that fit L2
+// (256 KiB) made deep layers' products thin (16 columns for K = 4608), so
+// that OpenBLAS packed the weights again for every 16 columns: whole
+// images' columns run 1.5-2x faster there (BenchmarkConv2D/resnet-*).
+const colFloats = 1 << 20
 
 // convMinMACs is the work below which a convolution runs on one thread.
 const convMinMACs = 1 << 16

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gannet-ml/gannet/accel"
 	"github.com/gannet-ml/gannet/worker"
 )
 
@@ -22,6 +23,8 @@ func workerCmd(args []string) error {
 	serverKey := fs.String("curve-server-key", "", "the server's CurveZMQ public key (or a file holding it); with --curve-secret-key")
 	secretKey := fs.String("curve-secret-key", "", "this worker's CurveZMQ secret key file (gannet keygen); its public key must be in the server's --authorized-keys")
 	fs.Parse(args)
+	// The CPU engine's threads (GOMAXPROCS) and its BLAS under gorgonia.
+	accel.Setup(0)
 	var err error
 	if cfg.SocketOptions, err = workerSecurity(*serverKey, *secretKey); err != nil {
 		return err

@@ -583,4 +583,3 @@ func (b *builder) poolFast(a *attrs, x *value, avg bool) ([]*value, bool, error)
 	}
 	return nodeOut(y), true, nil
 }
-
