@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -390,13 +389,17 @@ func TestStoppedWorkerIsEvictedAndReturns(t *testing.T) {
 // TestSIGTERMAnswersRequestsInFlight: six requests in flight, then
 // SIGTERM: all six are answered, new connections are refused, exit 0.
 func TestSIGTERMAnswersRequestsInFlight(t *testing.T) {
-	in := startServe(t)
+	// A synthetic model whose batches take 100 ms each, one row at a time
+	// on one worker: six requests keep it busy for 600 ms, so most are
+	// still queued or running at the SIGTERM (the ONNX models are now too
+	// fast to hold requests in flight for long).
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "slow"), 0o755)
+	os.WriteFile(filepath.Join(dir, "slow", "config.yaml"), []byte("platform: synthetic\nsynthetic: {base: 100ms, per_item: 0s}\n"+
+		"input: {name: x, datatype: FP32, shape: [-1, 4]}\nmax_batch_size: 1\n"), 0o644)
+	in := startServe(t, "--model-repository", dir)
 	in.waitReady(t)
-	// Six batches of 32 images for the CNN: some 200 ms of work for one
-	// worker, so most are still queued or running at the SIGTERM.
-	const rows = 32
-	hdr := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[%d,1,28,28],"datatype":"FP32","parameters":{"binary_data_size":%d}}]}`, rows, rows*784*4)
-	body := append([]byte(hdr), make([]byte, rows*784*4)...)
+	body := []byte(`{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`)
 	type result struct {
 		code int
 		at   time.Time
@@ -404,11 +407,11 @@ func TestSIGTERMAnswersRequestsInFlight(t *testing.T) {
 	results := make(chan result, 6)
 	for range 6 {
 		go func() {
-			code, _, _ := in.post(t, "/v2/models/fashion-mnist-cnn/infer", body, map[string]string{"Inference-Header-Content-Length": strconv.Itoa(len(hdr))})
+			code, _, _ := in.post(t, "/v2/models/slow/infer", body, nil)
 			results <- result{code, time.Now()}
 		}()
 	}
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
 	sigterm := time.Now()
 	in.cmd.Process.Signal(syscall.SIGTERM)
 	after := 0
@@ -426,7 +429,7 @@ func TestSIGTERMAnswersRequestsInFlight(t *testing.T) {
 		t.Error("every request was answered before the SIGTERM: the test proves nothing")
 	}
 	// New requests are refused: the listener is closed.
-	if resp, err := http.Post(in.http+"/v2/models/fashion-mnist-cnn/infer", "application/json", bytes.NewReader(jsonImage(make([]float32, 784)))); err == nil {
+	if resp, err := http.Post(in.http+"/v2/models/slow/infer", "application/json", bytes.NewReader(body)); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Error("a new request was served after SIGTERM")
