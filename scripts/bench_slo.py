@@ -132,9 +132,12 @@ def main():
     print("\nd. serving overhead at one request in flight (10/s)", flush=True)
     d = {}
     for t in ["http-json", "http-binary", "sdk"]:
-        r = s.bench(t, 10, duration=max(STEP_S, 5))
-        d[t] = {"p50_ms": r["p50_ms"], "overhead_us": (r["p50_ms"] - batch1) * 1000}
-        print("  %-11s p50 %.3f ms - compute %.3f ms = %.0f us" % (t, r["p50_ms"], batch1, d[t]["overhead_us"]))
+        # --spin: Go timers wake up to a millisecond late, which would count
+        # against the server; service_p50 is measured from the actual send.
+        r = s.bench(t, 10, duration=max(STEP_S, 5), extra=["--spin"])
+        p50 = r.get("service_p50_ms") or r["p50_ms"]
+        d[t] = {"p50_ms": r["p50_ms"], "service_p50_ms": p50, "overhead_us": (p50 - batch1) * 1000}
+        print("  %-11s p50 %.3f ms (from the scheduled time %.3f) - compute %.3f ms = %.0f us" % (t, p50, r["p50_ms"], batch1, d[t]["overhead_us"]))
     res["d"] = d
 
     print("\nc. overload: 50%% then 2x the max goodput (http-binary), %g s" % OVERLOAD_S, flush=True)
