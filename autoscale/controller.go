@@ -58,6 +58,9 @@ type Controller struct {
 	Interval    time.Duration // 0: DefaultInterval
 	Clock       Clock         // nil: SystemClock
 	Log         *slog.Logger  // nil: slog.Default()
+	// OnDecision, if set, sees every decision with its input (metrics,
+	// status pages), on Run's goroutine, before the provisioner is told.
+	OnDecision func(model string, in Input, d Decision)
 
 	states map[string]*State // owned by Run's goroutine
 
@@ -114,6 +117,9 @@ func (c *Controller) Step(ctx context.Context, now time.Time) {
 		d, next := Decide(c.Config, *st, in)
 		*st = next
 		c.setStatus(mi.Model, d)
+		if c.OnDecision != nil {
+			c.OnDecision(mi.Model, in, d)
+		}
 		if cur := in.Ready + in.Starting; d.Replicas != cur {
 			log.Info("autoscale", "model", mi.Model, "from", cur, "to", d.Replicas, "reason", d.Reason)
 			if err := c.Provisioner.ScaleTo(ctx, mi.Model, d.Replicas); err != nil {

@@ -61,7 +61,9 @@ func TestController(t *testing.T) {
 	clock := &fakeClock{now: t0, c: make(chan time.Time)}
 	src := &fakeSource{next: make(chan sourceReply)}
 	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
-	c := &Controller{Source: src, Provisioner: prov, Clock: clock}
+	decisions := make(chan string, 64)
+	c := &Controller{Source: src, Provisioner: prov, Clock: clock,
+		OnDecision: func(model string, in Input, d Decision) { decisions <- model + ":" + d.Reason }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -78,6 +80,9 @@ func TestController(t *testing.T) {
 	round([]ModelInput{{"a", in(400, 2)}, {"b", in(50, 1)}}, nil)
 	if got := <-prov.calls; got != (scaleCall{"a", 5}) {
 		t.Errorf("ScaleTo %v, want a to 5", got)
+	}
+	if a, b := <-decisions, <-decisions; a != "a:"+ReasonCapacity || b != "b:"+ReasonHold {
+		t.Errorf("OnDecision saw %q, %q", a, b)
 	}
 	// A failing source skips the round; the next tick goes on.
 	round(nil, errors.New("scrape failed"))

@@ -232,7 +232,11 @@ func (q *Queue) Submit(r *Request) error {
 	}
 	now := time.Now()
 	r.enqueued = now
-	if q.cfg.SLO > 0 {
+	// The SLO caps the deadline, except while the model has no replica at
+	// all (scaled to zero, or its first replica still starting): then the
+	// request is held until one is up, within its own deadline, rather
+	// than refused for a cold start it cannot help.
+	if q.cfg.SLO > 0 && !q.cold() {
 		if d := now.Add(q.cfg.SLO); r.Deadline.IsZero() || d.Before(r.Deadline) {
 			r.Deadline = d
 		}
@@ -328,6 +332,12 @@ func (q *Queue) feasibleBatch() int {
 		}
 	}
 	return best
+}
+
+// cold reports whether the Replicas say no replica serves the model now.
+func (q *Queue) cold() bool {
+	c, ok := q.replicas.(Counter)
+	return ok && c.Count() == 0
 }
 
 func (q *Queue) replicaCount() int {

@@ -239,3 +239,32 @@ func TestAStaleProfileDoesNotRefuseForEver(t *testing.T) {
 		t.Fatalf("the probe request: %v", got.Err)
 	}
 }
+
+// countedReplicas is fakeReplicas that says how many replicas there are.
+type countedReplicas struct {
+	*fakeReplicas
+	n int
+}
+
+func (c countedReplicas) Count() int { return c.n }
+
+func TestColdModelHoldsRequestsPastTheSLO(t *testing.T) {
+	f := newFake()
+	q, err := New(Config{Model: "m", MaxBatchSize: 4, SLO: 5 * ms}, countedReplicas{f, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close(context.Background())
+	r, ch := request(1, 1, time.Now().Add(time.Minute))
+	if err := q.Submit(r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Deadline.Sub(r.enqueued) < time.Second {
+		t.Fatalf("deadline capped to %v by the SLO while no replica is up", r.Deadline.Sub(r.enqueued))
+	}
+	f.free <- struct{}{} // the first replica comes up
+	echo(<-f.ran)
+	if got := <-ch; got.Err != nil {
+		t.Fatal(got.Err)
+	}
+}

@@ -46,6 +46,17 @@ type Config struct {
 	Metrics *Metrics
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// OnReplica, if set, is told when a worker becomes a ready replica of
+	// a model and when it stops being one (drained, left or lost). It runs
+	// on the dispatcher's goroutine and must not block.
+	OnReplica func(ReplicaEvent)
+}
+
+// ReplicaEvent is a worker becoming, or ceasing to be, a ready replica.
+type ReplicaEvent struct {
+	Model    string
+	WorkerID string // the worker's HELLO id (gannet worker --id)
+	Ready    bool
 }
 
 // Validate reports a config that cannot work.
@@ -121,9 +132,10 @@ const (
 	stateLoading workerState = iota
 	stateReady
 	stateFailed
+	stateDraining // being removed: no new batches (see Drain)
 )
 
-var stateNames = [...]string{"loading", "ready", "failed"}
+var stateNames = [...]string{"loading", "ready", "failed", "draining"}
 
 type worker struct {
 	rid      []byte // ROUTER routing id
@@ -135,7 +147,9 @@ type worker struct {
 	missed   int           // heartbeat intervals of the current silence counted in metrics
 	inflight int
 	alive    atomic.Bool      // false once removed; read by slots.acquire
+	draining atomic.Bool      // true once drained: its slots are not used (read by slots.take, Slot.Release)
 	profile  *latency.Profile // set when it loads its model; safe for concurrent use
+	drained  chan struct{}    // set by Drain; closed when draining and nothing is in flight, or removed
 }
 
 type inflight struct {
@@ -162,6 +176,12 @@ type mail struct {
 	batch *wire.Batch
 	done  func(*wire.Result, error)
 	bye   bool // tell every worker goodbye (shutdown)
+	drain *drainReq
+}
+
+type drainReq struct {
+	id   string
+	done chan struct{}
 }
 
 // New binds the ROUTER socket and starts the dispatcher's loop.
@@ -250,6 +270,13 @@ func (d *Dispatcher) Ready(name string) (bool, string) {
 	return false, m.reason.Load().(string)
 }
 
+// Broken reports whether no worker can load the model: the last one that
+// tried failed, and none hosts or is loading it.
+func (d *Dispatcher) Broken(name string) bool {
+	m := d.models[name]
+	return m == nil || m.broken.Load()
+}
+
 // brokenErr is the error of a model no worker can load, else nil.
 func (m *model) brokenErr() error {
 	if m.broken.Load() {
@@ -313,10 +340,27 @@ func (s *Slot) Typical(rows int) time.Duration {
 
 // Release gives the slot back unused.
 func (s *Slot) Release() {
-	if s.w.alive.Load() {
+	if s.w.usable() {
 		s.w.model.slots.put(s.w, 1)
 	}
 }
+
+// Drain stops sending batches to the worker whose HELLO id is id: it no
+// longer counts as a ready replica, and a batch that had already got one
+// of its slots goes to another replica. The channel it returns is closed
+// once none of the worker's batches is in flight (at once if it has none
+// or no such worker is registered): then the worker can be stopped
+// (SIGTERM) without losing a request.
+func (d *Dispatcher) Drain(id string) <-chan struct{} {
+	r := &drainReq{id: id, done: make(chan struct{})}
+	if d.loop.Post(mail{drain: r}) != nil {
+		close(r.done) // shutting down: Close fails what is in flight
+	}
+	return r.done
+}
+
+// usable reports whether the worker's slots may be used.
+func (w *worker) usable() bool { return w.alive.Load() && !w.draining.Load() }
 
 // Close says goodbye to the workers, stops the loop and answers the batches
 // still in flight with KindUnavailable.

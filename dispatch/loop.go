@@ -74,10 +74,24 @@ func (h *loopHandler) Mail(m mail) {
 		}
 		return
 	}
+	if m.drain != nil {
+		d.drain(m.drain)
+		return
+	}
 	p := &inflight{batch: m.batch, deadline: m.batch.Deadline, done: m.done}
 	if !m.w.alive.Load() {
 		// The worker left between Acquire and now: another replica runs it.
 		d.redispatch(m.w.model, p, "worker "+m.w.hello.WorkerID+" left before the batch was sent")
+		return
+	}
+	if m.w.draining.Load() {
+		// Drained between Acquire and now: another replica runs it, as
+		// soon as one has a free slot (not counted as a retry).
+		if w := m.w.model.slots.take(); w != nil {
+			d.start(w, p)
+		} else {
+			m.w.model.retry = append(m.w.model.retry, p)
+		}
 		return
 	}
 	d.start(m.w, p)
@@ -254,6 +268,9 @@ func (d *Dispatcher) setState(w *worker, s workerState) {
 }
 
 func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
+	if w.state == stateDraining {
+		return // drained while loading: it never serves
+	}
 	if w.state != stateLoading || m.Model != w.model.Name || m.Digest != w.model.digest {
 		d.send(w.rid, &wire.Disconnect{Reason: "unexpected LOADED"})
 		d.remove(w, "protocol", "unexpected LOADED")
@@ -280,6 +297,7 @@ func (d *Dispatcher) loaded(w *worker, m *wire.Loaded) {
 	d.setState(w, stateReady)
 	w.model.ready.Add(1)
 	d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Inc()
+	d.event(w, true)
 	free := int(w.hello.Capacity)
 	for free > 0 && d.serveRetries(w) {
 		free--
@@ -297,6 +315,10 @@ func (d *Dispatcher) answer(w *worker, id uint64, res *wire.Result, err error) {
 	}
 	delete(d.pending, id)
 	w.inflight--
+	if w.state == stateDraining && w.inflight == 0 && w.drained != nil {
+		close(w.drained)
+		w.drained = nil
+	}
 	if res != nil && w.profile != nil {
 		w.profile.Observe(int(p.batch.Rows), time.Duration(res.ComputeNS), time.Since(p.sent))
 	}
@@ -323,10 +345,11 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 		w.model.placed--
 	}
 	if w.state == stateReady {
-		if w.model.ready.Add(-1) == 0 {
-			w.model.reason.Store("no replica: last worker left (" + reason + ")")
-		}
-		d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Dec()
+		d.unready(w, "last worker left ("+reason+")")
+	}
+	if w.drained != nil {
+		close(w.drained)
+		w.drained = nil
 	}
 	d.metrics.workers.WithLabelValues(stateNames[w.state]).Dec()
 	// Its batches in flight run again elsewhere (inference is idempotent).
@@ -366,4 +389,47 @@ func newProfile(m *model, seed []wire.BucketTime) *latency.Profile {
 		}
 	}
 	return p
+}
+
+// unready takes a ready worker out of its model's ready count.
+func (d *Dispatcher) unready(w *worker, why string) {
+	if w.model.ready.Add(-1) == 0 {
+		w.model.reason.Store("no replica: " + why)
+	}
+	d.metrics.replicas.WithLabelValues(w.model.Name, "ready").Dec()
+	d.event(w, false)
+}
+
+func (d *Dispatcher) event(w *worker, ready bool) {
+	if d.cfg.OnReplica != nil {
+		d.cfg.OnReplica(ReplicaEvent{Model: w.model.Name, WorkerID: w.hello.WorkerID, Ready: ready})
+	}
+}
+
+// drain stops giving batches to the worker of r.id and closes r.done when
+// it has none in flight (at once if it has none, or is not registered).
+func (d *Dispatcher) drain(r *drainReq) {
+	var w *worker
+	for _, c := range d.workers {
+		if c.hello.WorkerID == r.id && c.state != stateDraining {
+			w = c
+			break
+		}
+	}
+	if w == nil {
+		close(r.done)
+		return
+	}
+	if w.state == stateReady {
+		d.unready(w, "last replica drained")
+	}
+	w.draining.Store(true)
+	w.model.slots.drop(w)
+	d.setState(w, stateDraining)
+	d.log.Info("draining worker", "worker", r.id, "model", w.model.Name, "inflight", w.inflight)
+	if w.inflight == 0 {
+		close(r.done)
+		return
+	}
+	w.drained = r.done
 }

@@ -50,3 +50,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// SetStarting sets gannet_replicas{model,state="starting"}: replicas asked
+// for (e.g. worker processes started by an autoscaler) and not ready yet.
+func (m *Metrics) SetStarting(model string, n int) {
+	m.replicas.WithLabelValues(model, "starting").Set(float64(n))
+}

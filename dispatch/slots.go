@@ -62,7 +62,7 @@ func (s *slots) take() *worker {
 		w := s.free[0]
 		s.free[0] = nil
 		s.free = s.free[1:]
-		if w.alive.Load() {
+		if w.usable() {
 			return w
 		}
 	}

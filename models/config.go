@@ -48,6 +48,53 @@ type Config struct {
 	BatchingPolicy string `yaml:"batching_policy"`
 	// MaxQueueDelay is the fixed policy's delay; 0 means send at once.
 	MaxQueueDelay time.Duration `yaml:"max_queue_delay"`
+	// Replicas, when set, has `gannet serve` autoscale the model between
+	// replicas.min and replicas.max local worker processes (min 0: scale
+	// to zero when idle); nil keeps --local-workers fixed and runs no
+	// controller for the model.
+	Replicas *Replicas `yaml:"replicas"`
+}
+
+// Replicas is the replicas block of config.yaml:
+//
+//	replicas: {min: 1, max: 4}
+//
+// max is required; min defaults to 1 (0 allows scaling to zero).
+type Replicas struct {
+	Min, Max int
+}
+
+// MaxReplicas bounds replicas.max.
+const MaxReplicas = 1024
+
+// UnmarshalYAML reads the replicas block; errors name the key.
+func (r *Replicas) UnmarshalYAML(n *yaml.Node) error {
+	r.Min = 1
+	count := func(key string, dst *int) func(*yaml.Node) error {
+		return func(v *yaml.Node) error {
+			i, err := strconv.Atoi(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || i < 0 || i > MaxReplicas {
+				return fmt.Errorf("replicas.%s %q: want an integer from 0 to %d", key, v.Value, MaxReplicas)
+			}
+			*dst = i
+			return nil
+		}
+	}
+	seen, err := decodeMap(n, "replicas", "{min: 1, max: 4}", map[string]func(*yaml.Node) error{
+		"min": count("min", &r.Min),
+		"max": count("max", &r.Max),
+	})
+	switch {
+	case err != nil:
+		return err
+	case !seen["max"]:
+		return errors.New("replicas.max: missing; want the most replicas, e.g. {min: 1, max: 4}")
+	case r.Max < 1:
+		return errors.New("replicas.max 0: want at least 1")
+	case r.Min > r.Max:
+		return fmt.Errorf("replicas.min %d: above replicas.max %d", r.Min, r.Max)
+	}
+	return nil
 }
 
 // SLO is a latency target at a percentile.

@@ -114,3 +114,40 @@ func TestSyntheticVersions(t *testing.T) {
 		t.Fatalf("version %s of %v", m.Version, m.Versions)
 	}
 }
+
+func TestReplicasConfig(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       string // the replicas printed, or an error's text
+	}{
+		{"absent: not autoscaled", "max_batch_size: 8\n", "<nil>"},
+		{"both", "replicas: {min: 0, max: 4}\n", "&{0 4}"},
+		{"min defaults to 1", "replicas: {max: 3}\n", "&{1 3}"},
+		{"block style", "replicas:\n  min: 2\n  max: 2\n", "&{2 2}"},
+		{"no max", "replicas: {min: 1}\n", "replicas.max: missing"},
+		{"max 0", "replicas: {min: 0, max: 0}\n", "replicas.max 0"},
+		{"min above max", "replicas: {min: 5, max: 4}\n", "replicas.min 5: above replicas.max 4"},
+		{"negative", "replicas: {min: -1, max: 4}\n", `replicas.min "-1"`},
+		{"not a number", "replicas: {min: 1, max: many}\n", `replicas.max "many"`},
+		{"too many", "replicas: {max: 100000}\n", `replicas.max "100000"`},
+		{"unknown key", "replicas: {min: 1, max: 4, target: 2}\n", `unknown key "replicas.target"`},
+		{"not a map", "replicas: 4\n", "replicas: want a map"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			repo, err := Open(fstest.MapFS{"m/config.yaml": {Data: []byte("platform: synthetic\nsynthetic: {base: 1ms, per_item: 1ms}\ninput: {name: x, datatype: FP32, shape: [-1]}\n" + tt.yaml)}})
+			got := ""
+			if err != nil {
+				got = err.Error()
+				if !strings.Contains(got, "m/config.yaml") {
+					t.Errorf("error %q does not name the file", got)
+				}
+			} else {
+				got = fmt.Sprint(repo.Lookup("m").Config.Replicas)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -89,7 +89,7 @@ func (h *httpHandler) authorized(ctx *fasthttp.RequestCtx) bool {
 }
 
 // serve routes a request. Paths follow OIP v2:
-// /v2/models/{m}[/versions/{v}][/ready|/infer].
+// /v2/models/{m}[/versions/{v}][/ready|/infer|/stats].
 func (h *httpHandler) serve(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	if len(h.s.cfg.AuthTokens) > 0 && !bytes.HasPrefix(path, prefHealth) && !h.authorized(ctx) {
@@ -149,7 +149,7 @@ func (h *httpHandler) model(ctx *fasthttp.RequestCtx, rest []byte) {
 		ver, action, _ = bytes.Cut(v, []byte("/"))
 		version = string(ver)
 	}
-	if len(action) > 0 && !bytes.Equal(action, []byte("ready")) && !bytes.Equal(action, []byte("infer")) {
+	if len(action) > 0 && !bytes.Equal(action, []byte("ready")) && !bytes.Equal(action, []byte("infer")) && !bytes.Equal(action, []byte("stats")) {
 		writeError(ctx, http.StatusNotFound, "no such endpoint: "+string(ctx.Path()))
 		return
 	}
@@ -177,6 +177,10 @@ func (h *httpHandler) model(ctx *fasthttp.RequestCtx, rest []byte) {
 			} else {
 				writeError(ctx, http.StatusBadRequest, "model "+strconv.Quote(m.Meta.Name)+" is not ready: "+why)
 			}
+		}
+	case "stats":
+		if h.get(ctx) {
+			h.stats(ctx, m)
 		}
 	case "infer":
 		if !ctx.IsPost() {

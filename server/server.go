@@ -67,6 +67,9 @@ type Config struct {
 	Ready Readiness
 	// Gatherer serves /metrics; nil means no /metrics.
 	Gatherer prometheus.Gatherer
+	// ModelStatus, if set, gives the "autoscaler" object of a model's GET
+	// /v2/models/{m}/stats (JSON-encoded); ok false leaves it out.
+	ModelStatus func(model string) (status any, ok bool)
 	// Metrics; nil means none.
 	Metrics *Metrics
 	// Version is reported by GET /v2.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gannet-ml/gannet"
+	"github.com/gannet-ml/gannet/autoscale"
 	"github.com/gannet-ml/gannet/batching"
 	"github.com/gannet-ml/gannet/dispatch"
 	"github.com/gannet-ml/gannet/internal/supervise"
@@ -38,6 +40,7 @@ type serveFlags struct {
 	authTokenFile                 string
 	logLevel                      string
 	policy                        string // overrides every model's batching_policy
+	autoscale                     autoscaleFlags
 }
 
 func serveCmd(args []string) error {
@@ -57,6 +60,9 @@ func serveCmd(args []string) error {
 	fl.StringVar(&f.authTokenFile, "auth-token-file", "", "HTTP requests (but health checks) must carry Authorization: Bearer <a token of this file>, one per line")
 	fl.StringVar(&f.curveSecret, "curve-secret-key", "", "secure both ZeroMQ endpoints with CurveZMQ: this server's secret key file (gannet keygen)")
 	fl.StringVar(&f.authorizedKeys, "authorized-keys", "", "with --curve-secret-key: file of the public keys of workers and clients let in, one per line")
+	fl.DurationVar(&f.autoscale.interval, "autoscale-interval", autoscale.DefaultInterval, "how often the autoscaler decides (models with replicas in config.yaml)")
+	fl.DurationVar(&f.autoscale.downWindow, "autoscale-down-window", autoscale.DefaultDownWindow, "how long fewer replicas must have sufficed before one is removed")
+	fl.DurationVar(&f.autoscale.idle, "autoscale-idle", autoscale.DefaultIdleToZero, "how long a model with replicas.min 0 must be idle before its last replica goes")
 	fl.Parse(args)
 	if fl.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fl.Args())
@@ -100,9 +106,20 @@ func serve(f serveFlags, log *slog.Logger) error {
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 
-	// Start order: worker fabric, queues, endpoints, local workers.
-	dcfg := dispatch.Config{Addr: f.workerAddr, Heartbeat: f.heartbeat, Metrics: dispatch.NewMetrics(reg), Logger: log,
+	// Start order: worker fabric, queues, endpoints, local workers, the
+	// autoscaler.
+	dm := dispatch.NewMetrics(reg)
+	dcfg := dispatch.Config{Addr: f.workerAddr, Heartbeat: f.heartbeat, Metrics: dm, Logger: log,
 		SocketOptions: sec.serverOptions()}
+	var scaler *autoscaler
+	if slices.ContainsFunc(repo.Models, func(m *models.Model) bool { return m.Config.Replicas != nil }) {
+		if scaler, err = newAutoscaler(f, reg, dm, log); err != nil {
+			return err
+		}
+		dcfg.OnReplica = scaler.prov.onReplica
+	}
+	var scaled []*scaledModel
+	zero := map[string]bool{} // models that may have no replica and still be ready
 	for _, m := range repo.Models {
 		dcfg.Models = append(dcfg.Models, dispatch.Model{Name: m.Name, Version: m.Version, File: m.File, Digest: m.Digest, MaxBatchSize: m.Config.MaxBatchSize})
 	}
@@ -114,7 +131,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 	var queues []*batching.Queue
 	scfg := server.Config{
 		HTTPAddr: f.httpAddr, ZMQAddr: f.zmqAddr, MaxRequestBytes: f.maxRequestBytes,
-		RequestTimeout: f.requestTimeout, Ready: disp, Gatherer: reg, Metrics: server.NewMetrics(reg),
+		RequestTimeout: f.requestTimeout, Ready: readiness{disp, zero}, Gatherer: reg, Metrics: server.NewMetrics(reg),
 		Version: version, Logger: log, ZMQSocketOptions: sec.serverOptions(), AuthTokens: tokens,
 	}
 	for _, m := range repo.Models {
@@ -132,7 +149,12 @@ func serve(f serveFlags, log *slog.Logger) error {
 		}
 		queues = append(queues, q)
 		scfg.Models = append(scfg.Models, server.Model{Meta: &m.Metadata, Queue: q})
+		if r := m.Config.Replicas; r != nil {
+			scaled = append(scaled, &scaledModel{name: m.Name, q: q, slo: m.Config.SLO.Latency, maxBatch: m.Config.MaxBatchSize, min: r.Min, max: r.Max})
+			zero[m.Name] = r.Min == 0
+		}
 	}
+	scfg.ModelStatus = func(model string) (any, bool) { return scaler.Status(model) }
 	srv, err := server.New(scfg)
 	if err != nil {
 		closeQueues(queues, time.Second)
@@ -142,6 +164,13 @@ func serve(f serveFlags, log *slog.Logger) error {
 	procs, err := startLocalWorkers(f, repo, disp.Endpoint(), sec.workerArgs(), log)
 	if err != nil {
 		log.Error("cannot start local workers", "err", err)
+	}
+	if scaler != nil {
+		connect, err := localEndpoint(disp.Endpoint())
+		if err != nil {
+			log.Error("autoscale: no endpoint for local workers", "err", err)
+		}
+		scaler.attach(disp, connect, f, sec.workerArgs(), scaled)
 	}
 	log.Info("gannet serving", "version", version, "http", srv.HTTPAddr(), "zmq", srv.ZMQEndpoint(),
 		"workers", disp.Endpoint(), "models", len(repo.Models), "local_workers", len(procs))
@@ -155,6 +184,9 @@ func serve(f serveFlags, log *slog.Logger) error {
 	// (failing whatever is still in flight), and last close the SDK socket,
 	// which carries those answers.
 	log.Info("shutting down", "drain_timeout", f.drainTimeout)
+	// The autoscaler first: no replica comes or goes from now on (those
+	// being removed finish draining); its workers stop with the others.
+	procs = append(procs, scaler.stop()...)
 	dctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
@@ -197,6 +229,22 @@ func (r replicas) Acquire(ctx context.Context) (batching.Slot, error) {
 
 func (r replicas) Count() int { return r.d.Replicas(r.model) }
 
+// readiness is the dispatcher's readiness, except that a model that may
+// scale to zero is ready with no replica (its requests wait for the one
+// the autoscaler starts) unless no worker can load it.
+type readiness struct {
+	d    *dispatch.Dispatcher
+	zero map[string]bool
+}
+
+func (r readiness) Ready(model string) (bool, string) {
+	ok, why := r.d.Ready(model)
+	if !ok && r.zero[model] && !r.d.Broken(model) {
+		return true, ""
+	}
+	return ok, why
+}
+
 // policyOf is the batching policy of a model's config, or of the
 // --batching-policy override ("slo", "aimd", "fixed" or "fixed:DELAY").
 func policyOf(c models.Config, override string) (batching.Policy, error) {
@@ -226,8 +274,9 @@ func policyOf(c models.Config, override string) (batching.Policy, error) {
 	return nil, fmt.Errorf("batching policy %q: want slo, aimd or fixed", name)
 }
 
-// startLocalWorkers starts --local-workers worker processes per model, as
-// children of this binary, each asking for its model.
+// startLocalWorkers starts --local-workers worker processes per model
+// without a replicas block (the autoscaler starts the others), as children
+// of this binary, each asking for its model.
 func startLocalWorkers(f serveFlags, repo *models.Repository, endpoint string, extra []string, log *slog.Logger) ([]*supervise.Process, error) {
 	if f.localWorkers == 0 {
 		return nil, nil
@@ -242,6 +291,9 @@ func startLocalWorkers(f serveFlags, repo *models.Repository, endpoint string, e
 	}
 	var procs []*supervise.Process
 	for _, m := range repo.Models {
+		if m.Config.Replicas != nil {
+			continue // the autoscaler's
+		}
 		for i := range f.localWorkers {
 			p, err := supervise.Start(supervise.Config{
 				Name:   fmt.Sprintf("worker %s/%d", m.Name, i),

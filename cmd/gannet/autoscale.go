@@ -1,0 +1,418 @@
+package main
+
+// Autoscaling in `gannet serve`: the models whose config.yaml has a
+// replicas block get an autoscale.Controller fed by queueSource (the
+// batching queues and the dispatcher) and served by procProvisioner
+// (`gannet worker` children of this process).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gannet-ml/gannet/autoscale"
+	"github.com/gannet-ml/gannet/batching"
+	"github.com/gannet-ml/gannet/dispatch"
+	"github.com/gannet-ml/gannet/internal/supervise"
+)
+
+// noSLOBudget stands for the SLO of a model without one when its
+// per-replica capacity is estimated: throughput at batches of up to half
+// a second.
+const noSLOBudget = time.Second
+
+// idleRate is the arrival rate below which a model counts as idle: the
+// queue's estimate decays exponentially and never reaches 0 by itself
+// (one request decays below it in about 2.3 s).
+const idleRate = 0.1
+
+// scaledModel is one autoscaled model as the source sees it.
+type scaledModel struct {
+	name     string
+	q        *batching.Queue
+	slo      time.Duration // 0: none
+	maxBatch int
+	min, max int
+	// Inputs' goroutine only: the queue's Missed at the last call, and
+	// its Arrivals at the last calls (for the windowed rate).
+	missed   uint64
+	arrivals [rateWindow]arrivalSample
+	next     int
+}
+
+// arrivalSample is a queue's arrival count at a time.
+type arrivalSample struct {
+	at time.Time
+	n  uint64
+}
+
+// rateWindow is how many intervals the windowed arrival rate spans (two:
+// 500 ms at the default interval). The queue's own estimate decays with a
+// 1 s time constant, so it reaches 63% of a step only after a second; the
+// decision uses the larger of the two, so a step up is seen within half a
+// second, while a drop still decays smoothly.
+const rateWindow = 2
+
+// windowRate records the arrival count and returns the rate over the last
+// rateWindow calls (0 until there are enough).
+func (m *scaledModel) windowRate(now time.Time, n uint64) float64 {
+	old := m.arrivals[m.next]
+	m.arrivals[m.next] = arrivalSample{now, n}
+	m.next = (m.next + 1) % rateWindow
+	if old.at.IsZero() || !now.After(old.at) || n < old.n {
+		return 0
+	}
+	return float64(n-old.n) / now.Sub(old.at).Seconds()
+}
+
+// queueSource is the controller's autoscale.Source: per model, the
+// queue's arrival rate, length, oldest wait and misses since the last
+// call; the dispatcher's ready replicas; the provisioner's starting ones;
+// and a replica's capacity from the model's latency profile.
+type queueSource struct {
+	models []*scaledModel
+	disp   *dispatch.Dispatcher
+	prov   *procProvisioner
+}
+
+func (s *queueSource) Inputs(now time.Time) ([]autoscale.ModelInput, error) {
+	out := make([]autoscale.ModelInput, 0, len(s.models))
+	for _, m := range s.models {
+		st := m.q.Stats()
+		misses := st.Missed - min(m.missed, st.Missed)
+		m.missed = st.Missed
+		budget := m.slo
+		if budget == 0 {
+			budget = noSLOBudget
+		}
+		capacity, _ := autoscale.Capacity(m.q.Profile().Typical, budget, m.maxBatch)
+		st.Rate = max(st.Rate, m.windowRate(now, st.Arrivals))
+		if st.Rate < idleRate {
+			st.Rate = 0
+		}
+		out = append(out, autoscale.ModelInput{Model: m.name, Input: autoscale.Input{
+			Now: now, Rate: st.Rate, QueueLen: st.Len, QueueDelay: st.OldestWait, Misses: int(misses),
+			SLO: m.slo, Ready: s.disp.Replicas(m.name), Starting: s.prov.Starting(m.name),
+			Capacity: capacity, Min: m.min, Max: m.max,
+		}})
+	}
+	return out, nil
+}
+
+// procProvisioner is the local process provisioner: ScaleTo starts
+// `gannet worker --model M` children (supervised: one that dies is
+// restarted) or removes the newest ones, starting ones first. A removed
+// ready replica is drained first (dispatch.Drain: no new batch, those in
+// flight answered), then sent SIGTERM, so no request is lost. Replicas
+// that joined on their own count as ready and are never stopped.
+type procProvisioner struct {
+	disp    *dispatch.Dispatcher
+	dm      *dispatch.Metrics
+	metrics *autoscaleMetrics
+	log     *slog.Logger
+	start   func(name string, args []string) (*supervise.Process, error)
+	args    func(model, id string) []string // a worker's arguments
+	drain   time.Duration                   // longest wait for a drain before SIGTERM anyway
+
+	mu     sync.Mutex         // guards procs, seq, closed; held across process starts
+	procs  map[string][]*proc // by model, oldest first
+	seq    int
+	closed bool
+	wg     sync.WaitGroup // the goroutines stopping removed processes
+
+	// readyMu guards ready and started. It is never held while waiting
+	// for anything (the dispatcher's goroutine takes it in onReplica); with
+	// mu, mu is taken first.
+	readyMu sync.Mutex
+	ready   map[string]bool      // by worker id: true while a ready replica (any worker's, ours or not)
+	started map[string]time.Time // by worker id: process start, until its first ready
+}
+
+// proc is one worker process the provisioner started.
+type proc struct {
+	id string // its --id, matched against dispatch.ReplicaEvent
+	p  *supervise.Process
+}
+
+// Starting is how many of the model's processes are not ready replicas;
+// it also sets gannet_replicas{state="starting"}.
+func (p *procProvisioner) Starting(model string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.startingLocked(model)
+	p.dm.SetStarting(model, n)
+	return n
+}
+
+func (p *procProvisioner) startingLocked(model string) int {
+	p.readyMu.Lock()
+	defer p.readyMu.Unlock()
+	n := 0
+	for _, pr := range p.procs[model] {
+		if !p.ready[pr.id] {
+			n++
+		}
+	}
+	return n
+}
+
+// onReplica tracks readiness and measures cold starts; it is the
+// dispatcher's OnReplica (its goroutine: it only takes readyMu).
+func (p *procProvisioner) onReplica(e dispatch.ReplicaEvent) {
+	p.readyMu.Lock()
+	defer p.readyMu.Unlock()
+	if e.Ready {
+		p.ready[e.WorkerID] = true
+	} else {
+		delete(p.ready, e.WorkerID) // absent: not ready
+	}
+	if t, ok := p.started[e.WorkerID]; ok && e.Ready {
+		p.metrics.coldStart.WithLabelValues(e.Model).Observe(time.Since(t).Seconds())
+		delete(p.started, e.WorkerID)
+	}
+}
+
+// ScaleTo implements autoscale.Provisioner. It never blocks on a process:
+// starts are asynchronous, and removals drain in goroutines Close waits for.
+func (p *procProvisioner) ScaleTo(_ context.Context, model string, n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("provisioner closed")
+	}
+	own := p.procs[model]
+	cur := p.disp.Replicas(model) + p.startingLocked(model)
+	var err error
+	for ; cur < n; cur++ {
+		p.seq++
+		id := fmt.Sprintf("auto-%s-%d", model, p.seq)
+		p.readyMu.Lock()
+		p.started[id] = time.Now()
+		p.readyMu.Unlock()
+		sp, serr := p.start("worker "+id, p.args(model, id))
+		if serr != nil {
+			err = serr
+			break
+		}
+		own = append(own, &proc{id: id, p: sp})
+	}
+	for ; cur > n; cur-- {
+		if len(own) == 0 {
+			break // only replicas that joined on their own are left
+		}
+		i := len(own) - 1 // the newest starting one, else the newest
+		p.readyMu.Lock()
+		for j := len(own) - 1; j >= 0; j-- {
+			if !p.ready[own[j].id] {
+				i = j
+				break
+			}
+		}
+		delete(p.ready, own[i].id)
+		delete(p.started, own[i].id)
+		p.readyMu.Unlock()
+		pr := own[i]
+		own = slices.Delete(own, i, i+1)
+		p.wg.Add(1)
+		go p.stop(pr)
+	}
+	p.procs[model] = own
+	p.dm.SetStarting(model, p.startingLocked(model))
+	return err
+}
+
+// stop drains a removed replica, then stops its process.
+func (p *procProvisioner) stop(pr *proc) {
+	defer p.wg.Done()
+	t := time.NewTimer(p.drain)
+	defer t.Stop()
+	select {
+	case <-p.disp.Drain(pr.id):
+	case <-t.C:
+		p.log.Warn("autoscale: drain timed out; stopping the worker anyway", "worker", pr.id)
+	}
+	pr.p.Stop(5 * time.Second)
+}
+
+// close stops scaling, waits for the removals under way and returns the
+// processes left, for the ordered shutdown to stop.
+func (p *procProvisioner) close() []*supervise.Process {
+	p.mu.Lock()
+	p.closed = true
+	var left []*supervise.Process
+	for _, own := range p.procs {
+		for _, pr := range own {
+			left = append(left, pr.p)
+		}
+	}
+	p.procs = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+	return left
+}
+
+// autoscaleMetrics are the autoscaler's metrics, by model.
+type autoscaleMetrics struct {
+	desired, rate, capacity, delay *prometheus.GaugeVec
+	decisions, events              *prometheus.CounterVec
+	coldStart                      *prometheus.HistogramVec
+}
+
+func newAutoscaleMetrics(reg prometheus.Registerer) *autoscaleMetrics {
+	m := &autoscaleMetrics{
+		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gannet_autoscaler_desired_replicas", Help: "Replicas the autoscaler wants for the model (ready + starting once reached)."}, []string{"model"}),
+		rate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gannet_autoscaler_arrival_rate", Help: "The autoscaler's estimate of the model's arrival rate, in requests per second."}, []string{"model"}),
+		capacity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gannet_autoscaler_replica_capacity", Help: "The autoscaler's estimate of one replica's throughput at its SLO-feasible batch size, in rows per second (0: unknown)."}, []string{"model"}),
+		delay: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gannet_autoscaler_queue_delay_seconds", Help: "Age of the model's longest-waiting request at the last decision."}, []string{"model"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gannet_autoscaler_decisions_total", Help: "Autoscaler decisions (one per model per interval), by reason."}, []string{"model", "reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gannet_autoscaler_scaling_events_total", Help: "Changes of the replica count the autoscaler asked for, by direction (up, down)."}, []string{"model", "direction"}),
+		coldStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gannet_autoscaler_cold_start_seconds", Help: "Time from starting a worker process to its replica being ready.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"model"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.desired, m.rate, m.capacity, m.delay, m.decisions, m.events, m.coldStart)
+	}
+	return m
+}
+
+// AutoscalerStatus is a model's "autoscaler" object in GET
+// /v2/models/{m}/stats.
+type AutoscalerStatus struct {
+	Desired    int     `json:"desired"`
+	Ready      int     `json:"ready"`
+	Starting   int     `json:"starting"`
+	Min        int     `json:"min"`
+	Max        int     `json:"max"`
+	Reason     string  `json:"reason"`
+	Rate       float64 `json:"rate"`         // requests per second
+	Capacity   float64 `json:"capacity"`     // rows per second per replica; 0: unknown
+	Need       int     `json:"need"`         // replicas the rate needs at the target utilization
+	QueueLen   int     `json:"queue_length"` // requests waiting
+	QueueDelay int64   `json:"queue_delay_ns"`
+}
+
+// autoscaler runs the controller of the autoscaled models.
+type autoscaler struct {
+	ctrl    *autoscale.Controller
+	prov    *procProvisioner
+	metrics *autoscaleMetrics
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the controller's goroutine returns
+
+	mu     sync.Mutex // guards status
+	status map[string]AutoscalerStatus
+}
+
+// onDecision records a decision in the metrics and the status.
+func (a *autoscaler) onDecision(model string, in autoscale.Input, d autoscale.Decision) {
+	m := a.metrics
+	m.desired.WithLabelValues(model).Set(float64(d.Replicas))
+	m.rate.WithLabelValues(model).Set(in.Rate)
+	m.capacity.WithLabelValues(model).Set(in.Capacity)
+	m.delay.WithLabelValues(model).Set(in.QueueDelay.Seconds())
+	m.decisions.WithLabelValues(model, d.Reason).Inc()
+	switch cur := in.Ready + in.Starting; {
+	case d.Replicas > cur:
+		m.events.WithLabelValues(model, "up").Inc()
+	case d.Replicas < cur:
+		m.events.WithLabelValues(model, "down").Inc()
+	}
+	a.mu.Lock()
+	a.status[model] = AutoscalerStatus{Desired: d.Replicas, Ready: in.Ready, Starting: in.Starting, Min: in.Min, Max: in.Max,
+		Reason: d.Reason, Rate: in.Rate, Capacity: in.Capacity, Need: d.Need, QueueLen: in.QueueLen, QueueDelay: int64(in.QueueDelay)}
+	a.mu.Unlock()
+}
+
+// Status is a model's last decision; ok false for a model not autoscaled
+// (or not decided on yet).
+func (a *autoscaler) Status(model string) (AutoscalerStatus, bool) {
+	if a == nil {
+		return AutoscalerStatus{}, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.status[model]
+	return s, ok
+}
+
+// run starts the controller's goroutine; stop ends it.
+func (a *autoscaler) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan struct{})
+	go func() {
+		defer close(a.done)
+		a.ctrl.Run(ctx)
+	}()
+}
+
+// stop ends the controller (no scaling from now on), waits for the
+// replicas being removed to drain, and returns the worker processes left.
+func (a *autoscaler) stop() []*supervise.Process {
+	if a == nil {
+		return nil
+	}
+	a.cancel()
+	<-a.done
+	return a.prov.close()
+}
+
+// autoscaleFlags are serve's autoscaling flags.
+type autoscaleFlags struct {
+	interval, downWindow, idle time.Duration
+}
+
+// newAutoscaler builds the autoscaler of the models with a replicas block
+// (nil when none has one). Its provisioner's onReplica must be the
+// dispatcher's OnReplica: so it is built in two steps, newAutoscaler
+// before the dispatcher and attach after.
+func newAutoscaler(f serveFlags, reg prometheus.Registerer, dm *dispatch.Metrics, log *slog.Logger) (*autoscaler, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cfg := autoscale.Config{DownWindow: f.autoscale.downWindow, IdleToZero: f.autoscale.idle}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &autoscaler{metrics: newAutoscaleMetrics(reg), status: map[string]AutoscalerStatus{}}
+	a.prov = &procProvisioner{
+		dm: dm, metrics: a.metrics, log: log, drain: f.drainTimeout, procs: map[string][]*proc{},
+		ready: map[string]bool{}, started: map[string]time.Time{},
+		start: func(name string, args []string) (*supervise.Process, error) {
+			return supervise.Start(supervise.Config{Name: name, Path: exe, Args: args, Logger: log})
+		},
+	}
+	a.ctrl = &autoscale.Controller{Provisioner: a.prov, Config: cfg, Interval: f.autoscale.interval, Log: log, OnDecision: a.onDecision}
+	return a, nil
+}
+
+// attach gives the autoscaler the dispatcher and the queues of its
+// models, starts each model's min replicas and the controller.
+func (a *autoscaler) attach(disp *dispatch.Dispatcher, connect string, f serveFlags, extra []string, models []*scaledModel) {
+	a.prov.disp = disp
+	a.prov.args = func(model, id string) []string {
+		return append([]string{"worker", "--connect", connect, "--model", model, "--id", id,
+			"--heartbeat", f.heartbeat.String(), "--log-level", f.logLevel}, extra...)
+	}
+	a.ctrl.Source = &queueSource{models: models, disp: disp, prov: a.prov}
+	for _, m := range models {
+		if err := a.prov.ScaleTo(context.Background(), m.name, m.min); err != nil {
+			a.prov.log.Error("autoscale: cannot start workers", "model", m.name, "err", err)
+		}
+	}
+	a.run()
+}
