@@ -275,6 +275,15 @@ func (q *Queue) viewLocked(now time.Time, slot Slot, waited bool) View {
 func (q *Queue) dispatch(slot Slot, reqs []*Request, rows int) {
 	now := time.Now()
 	b := &wire.Batch{Model: q.cfg.Model, Rows: uint32(rows), Inputs: joinInputs(reqs, rows)}
+	if len(reqs) > 1 { // the worker drops the items that are late when it starts
+		b.Items = make([]wire.Item, len(reqs))
+		for i, r := range reqs {
+			b.Items[i] = wire.Item{Rows: uint32(r.Rows)}
+			if !r.Deadline.IsZero() {
+				b.Items[i].Deadline = r.Deadline.UnixNano()
+			}
+		}
+	}
 	noDeadline := false
 	for _, r := range reqs {
 		r.Queued = now.Sub(r.enqueued)
@@ -328,6 +337,9 @@ func joinInputs(reqs []*Request, rows int) []wire.Tensor {
 // It runs on the replica layer's goroutine and must not block.
 func (q *Queue) complete(reqs []*Request, rows int, sent time.Time, res *wire.Result, err error) {
 	now := time.Now()
+	if err == nil && len(res.Dropped) > 0 {
+		reqs, rows, err = q.answerDropped(now, reqs, res.Dropped)
+	}
 	if err == nil {
 		q.profile.Observe(rows, time.Duration(res.ComputeNS), now.Sub(sent))
 	}
@@ -369,6 +381,30 @@ func (q *Queue) complete(reqs []*Request, rows int, sent time.Time, res *wire.Re
 		}
 		r.finish(now, nil)
 	}
+}
+
+// answerDropped answers the requests a worker dropped because their
+// deadline had passed when the batch started, and returns the others and
+// their rows (what the outputs hold).
+func (q *Queue) answerDropped(now time.Time, reqs []*Request, dropped []uint16) ([]*Request, int, error) {
+	kept := make([]*Request, 0, len(reqs))
+	rows, next := 0, 0
+	for i, r := range reqs {
+		if next < len(dropped) && int(dropped[next]) == i {
+			next++
+			q.metrics.shed[shedExpired].Inc()
+			r.finish(now, fmt.Errorf("model %q: %w (its deadline passed before the worker started the batch)", q.cfg.Model, ErrDeadline))
+			continue
+		}
+		kept = append(kept, r)
+		rows += r.Rows
+	}
+	if next != len(dropped) || len(kept) == 0 {
+		// Indices past the batch (or everything dropped): not a reply this
+		// batch can have had; answer the rest rather than guess.
+		return kept, rows, wire.Errorf(wire.KindInternal, "model %q: replica dropped items %v of a batch of %d", q.cfg.Model, dropped, len(reqs))
+	}
+	return kept, rows, nil
 }
 
 func boolIndex(b bool) int {

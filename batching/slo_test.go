@@ -268,3 +268,35 @@ func TestColdModelHoldsRequestsPastTheSLO(t *testing.T) {
 		t.Fatal(got.Err)
 	}
 }
+
+func TestItemsDroppedByTheWorkerAreAnsweredLate(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 8, 0, f)
+	var chans []chan *Request
+	for i := range 3 {
+		r, ch := request(1+i%2, int32(10*i), time.Now().Add(time.Hour)) // 1, 2 and 1 rows
+		q.Submit(r)
+		chans = append(chans, ch)
+	}
+	f.free <- struct{}{}
+	rb := <-f.ran
+	if len(rb.b.Items) != 3 || rb.b.Items[1].Rows != 2 || rb.b.Items[0].Deadline == 0 {
+		t.Fatalf("batch items %+v, want the three requests with their deadlines", rb.b.Items)
+	}
+	// The worker dropped the middle item (2 rows): the outputs hold the
+	// first and last requests' rows only.
+	in := rb.b.Inputs[0]
+	rowBytes := len(in.Data) / 4
+	data := append(append([]byte{}, in.Data[:rowBytes]...), in.Data[3*rowBytes:]...)
+	rb.done(&wire.Result{ComputeNS: 1000, Dropped: []uint16{1},
+		Outputs: []wire.Tensor{{Name: "y", DataType: in.DataType, Shape: []int64{2, 2}, Data: data}}}, nil)
+	got := []*Request{<-chans[0], <-chans[1], <-chans[2]}
+	if !errors.Is(got[1].Err, ErrDeadline) {
+		t.Errorf("dropped request: %v, want ErrDeadline", got[1].Err)
+	}
+	for _, i := range []int{0, 2} {
+		if got[i].Err != nil || firstValue(got[i]) != int32(10*i) {
+			t.Errorf("request %d: err %v, value %d; want its own row", i, got[i].Err, firstValue(got[i]))
+		}
+	}
+}

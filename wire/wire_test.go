@@ -32,7 +32,9 @@ func TestWorkerRoundTrip(t *testing.T) {
 		&Loaded{Model: "m", Digest: digest, Kind: KindInvalid, Message: "node \"x\" (Foo): unsupported"},
 		&Loaded{Model: "m", Digest: digest, Profile: []BucketTime{{Rows: 1, NS: 120000}, {Rows: 32, NS: 2500000}}},
 		&Batch{ID: 42, Model: "m", Deadline: 1234567890, Rows: 2, Inputs: []Tensor{in}},
+		&Batch{ID: 43, Model: "m", Deadline: 1234567890, Rows: 2, Items: []Item{{1, 1234567000}, {1, 1234567890}}, Inputs: []Tensor{in}},
 		&Result{ID: 42, ComputeNS: 99, Outputs: []Tensor{out, in}},
+		&Result{ID: 43, ComputeNS: 99, Dropped: []uint16{0, 3}, Outputs: []Tensor{out}},
 		&BatchError{ID: 42, Kind: KindDeadline, Message: "late"},
 		&Heartbeat{},
 		&Disconnect{Reason: "bye"},
@@ -74,8 +76,9 @@ func TestDecodeErrors(t *testing.T) {
 	hdr := func(f [][]byte, edit func([]byte) []byte) [][]byte {
 		return append([][]byte{edit(bytes.Clone(f[0]))}, f[1:]...)
 	}
-	// BATCH header: prefix 4, id 8, model 2+1, deadline 8, rows 4, count 2, then the dtype.
-	const dtypeAt = 4 + 8 + 3 + 8 + 4 + 2
+	// BATCH header: prefix 4, id 8, model 2+1, deadline 8, rows 4, item
+	// count 2 (no items), tensor count 2, then the dtype.
+	const dtypeAt = 4 + 8 + 3 + 8 + 4 + 2 + 2
 	lastDim := func(v uint64) func([]byte) []byte {
 		return func(b []byte) []byte { binary.LittleEndian.PutUint64(b[len(b)-8:], v); return b }
 	}
@@ -232,6 +235,7 @@ func FuzzDecodeWorker(f *testing.F) {
 		&Hello{WorkerID: "w", Cached: [][32]byte{{1}}}, &Load{Model: "m", Bytes: []byte{1}}, &Loaded{Model: "m"},
 		&Loaded{Model: "m", Profile: []BucketTime{{Rows: 1, NS: 5}}},
 		&Batch{ID: 1, Model: "m", Rows: 1, Inputs: []Tensor{in}}, &Result{ID: 1, Outputs: []Tensor{in}},
+		&Batch{ID: 1, Model: "m", Rows: 1, Items: []Item{{1, 5}}, Inputs: []Tensor{in}}, &Result{ID: 1, Dropped: []uint16{1}, Outputs: []Tensor{in}},
 		&BatchError{ID: 1, Message: "x"}, &Heartbeat{}, &Disconnect{Reason: "r"},
 	} {
 		f.Add(joinFrames(m.AppendFrames(nil)))
@@ -308,4 +312,17 @@ func normTensors(ts []Tensor) []Tensor {
 		out[i] = t
 	}
 	return out
+}
+
+func TestItemsAndDroppedAreChecked(t *testing.T) {
+	in := Tensor{Name: "x", DataType: TypeFP32, Shape: []int64{2, 1}, Data: fp32(1, 2)}
+	bad := []WorkerMessage{
+		&Batch{ID: 1, Model: "m", Rows: 2, Items: []Item{{1, 0}, {2, 0}}, Inputs: []Tensor{in}}, // 3 rows of items, batch of 2
+		&Result{ID: 1, Dropped: []uint16{2, 1}, Outputs: []Tensor{in}},                          // not ascending
+	}
+	for _, m := range bad {
+		if _, err := DecodeWorker(m.AppendFrames(nil), 1<<20); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%#v: %v, want ErrMalformed", m, err)
+		}
+	}
 }

@@ -72,14 +72,29 @@ type Batch struct {
 	Model    string
 	Deadline int64
 	Rows     uint32
-	Inputs   []Tensor
+	// Items are the requests the batch joins, in row order (their Rows
+	// sum to the batch's): the worker drops, before it runs the batch,
+	// the items whose deadline (Unix ns; 0: none) has passed, and names
+	// them in the RESULT. Empty: the batch is one item.
+	Items  []Item
+	Inputs []Tensor
+}
+
+// Item is one request's share of a batch.
+type Item struct {
+	Rows     uint32
+	Deadline int64
 }
 
 // Result carries the outputs of a batch and its compute time.
 type Result struct {
 	ID        uint64
 	ComputeNS int64
-	Outputs   []Tensor
+	// Dropped are the indices (ascending) of the batch's items that were
+	// not run because their deadline had passed; Outputs hold the rows of
+	// the other items only.
+	Dropped []uint16
+	Outputs []Tensor
 }
 
 // BatchError reports that a batch failed.
@@ -141,19 +156,28 @@ func (m *Loaded) AppendFrames(dst [][]byte) [][]byte {
 }
 
 func (m *Batch) AppendFrames(dst [][]byte) [][]byte {
-	e := newHeader(protocolWorker, CmdBatch, 24+len(m.Model)+descSize(m.Inputs))
+	e := newHeader(protocolWorker, CmdBatch, 26+len(m.Model)+12*len(m.Items)+descSize(m.Inputs))
 	e.u64(m.ID)
 	e.str(m.Model)
 	e.i64(m.Deadline)
 	e.u32(m.Rows)
+	e.u16(uint16(len(m.Items)))
+	for _, it := range m.Items {
+		e.u32(it.Rows)
+		e.i64(it.Deadline)
+	}
 	e.tensorDescs(m.Inputs)
 	return appendData(append(dst, e.b), m.Inputs)
 }
 
 func (m *Result) AppendFrames(dst [][]byte) [][]byte {
-	e := newHeader(protocolWorker, CmdResult, 16+descSize(m.Outputs))
+	e := newHeader(protocolWorker, CmdResult, 18+2*len(m.Dropped)+descSize(m.Outputs))
 	e.u64(m.ID)
 	e.i64(m.ComputeNS)
+	e.u16(uint16(len(m.Dropped)))
+	for _, i := range m.Dropped {
+		e.u16(i)
+	}
 	e.tensorDescs(m.Outputs)
 	return appendData(append(dst, e.b), m.Outputs)
 }
@@ -250,6 +274,21 @@ func DecodeWorker(frames [][]byte, limit int64) (WorkerMessage, error) {
 		b.Model = d.str("model")
 		b.Deadline = d.i64("deadline")
 		b.Rows = d.u32("rows")
+		if n := int(d.u16("item count")); n > 0 && d.err == nil {
+			b.Items = make([]Item, 0, min(n, len(d.b)/12))
+			var sum uint64
+			for range n {
+				it := Item{Rows: d.u32("item rows"), Deadline: d.i64("item deadline")}
+				if d.err != nil {
+					break
+				}
+				sum += uint64(it.Rows)
+				b.Items = append(b.Items, it)
+			}
+			if d.err == nil && sum != uint64(b.Rows) {
+				return nil, fmt.Errorf("%w: BATCH items hold %d rows, the batch %d", ErrMalformed, sum, b.Rows)
+			}
+		}
 		b.Inputs = d.tensors(rest, limit)
 		rest = nil
 		m = b
@@ -257,6 +296,19 @@ func DecodeWorker(frames [][]byte, limit int64) (WorkerMessage, error) {
 		r := &Result{}
 		r.ID = d.u64("batch id")
 		r.ComputeNS = d.i64("compute time")
+		if n := int(d.u16("dropped count")); n > 0 && d.err == nil {
+			r.Dropped = make([]uint16, 0, min(n, len(d.b)/2))
+			for range n {
+				i := d.u16("dropped item")
+				if d.err != nil {
+					break
+				}
+				if len(r.Dropped) > 0 && i <= r.Dropped[len(r.Dropped)-1] {
+					return nil, fmt.Errorf("%w: RESULT dropped items not ascending", ErrMalformed)
+				}
+				r.Dropped = append(r.Dropped, i)
+			}
+		}
 		r.Outputs = d.tensors(rest, limit)
 		rest = nil
 		m = r

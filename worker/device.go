@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -197,12 +198,50 @@ func (d *device) execute(b *wire.Batch) (reply wire.WorkerMessage) {
 			reply = fail(wire.KindInternal, "model %q: panic while running: %v", b.Model, p)
 		}
 	}()
+	rows, inputs, dropped := dropLate(b, time.Now().UnixNano())
 	start := time.Now()
-	outs, err := m.engine.run(int(b.Rows), b.Inputs)
+	outs, err := m.engine.run(rows, inputs)
 	elapsed := time.Since(start)
 	if err != nil {
 		return fail(wire.KindInternal, "model %q: %v", b.Model, err)
 	}
-	res := &wire.Result{ID: b.ID, ComputeNS: elapsed.Nanoseconds(), Outputs: outs}
-	return res
+	return &wire.Result{ID: b.ID, ComputeNS: elapsed.Nanoseconds(), Dropped: dropped, Outputs: outs}
+}
+
+// dropLate removes from a batch the items whose deadline has passed at
+// now (the frontend answers them): it returns the rows and inputs left,
+// and the dropped items' indices. The batch's own deadline (the latest of
+// its items') has not passed, so at least one item is left.
+func dropLate(b *wire.Batch, now int64) (rows int, inputs []wire.Tensor, dropped []uint16) {
+	for i, it := range b.Items {
+		if it.Deadline != 0 && now >= it.Deadline && i <= 0xffff {
+			dropped = append(dropped, uint16(i))
+		}
+	}
+	if len(dropped) == 0 {
+		return int(b.Rows), b.Inputs, nil
+	}
+	rows = int(b.Rows)
+	for _, i := range dropped {
+		rows -= int(b.Items[i].Rows)
+	}
+	inputs = make([]wire.Tensor, len(b.Inputs))
+	for j, in := range b.Inputs {
+		rowBytes := len(in.Data) / int(b.Rows)
+		data := make([]byte, 0, len(in.Data))
+		off, next := 0, 0
+		for i, it := range b.Items {
+			n := int(it.Rows) * rowBytes
+			if next < len(dropped) && int(dropped[next]) == i {
+				next++
+			} else {
+				data = append(data, in.Data[off:off+n]...)
+			}
+			off += n
+		}
+		shape := slices.Clone(in.Shape)
+		shape[0] = int64(rows)
+		inputs[j] = wire.Tensor{Name: in.Name, DataType: in.DataType, Shape: shape, Data: data}
+	}
+	return rows, inputs, dropped
 }
