@@ -64,6 +64,9 @@ type Controller struct {
 
 	states map[string]*State // owned by Run's goroutine
 
+	wakeOnce sync.Once     // makes wake
+	wake     chan struct{} // buffered (1): Wake's request for a round now
+
 	mu     sync.Mutex // guards status
 	status map[string]Decision
 }
@@ -80,14 +83,41 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	tick, stop := clock.Tick(interval)
 	defer stop()
+	wake := c.wakeCh()
+	woken := false // a woken round ran since the last tick
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick:
+			woken = false
 			c.Step(ctx, clock.Now())
+		case <-wake:
+			if !woken {
+				woken = true
+				c.Step(ctx, clock.Now())
+			}
 		}
 	}
+}
+
+// Wake asks Run for a round now rather than at the next tick: a request
+// waits for a model with no replica, so that a scale from zero does not
+// wait up to an Interval for its decision. At most one woken round runs
+// between two ticks (the rest are dropped: the first has already asked
+// for the replicas the queue needs, and windowed rates stay at least an
+// interval wide). It never blocks and may be called from any goroutine,
+// before or during Run.
+func (c *Controller) Wake() {
+	select {
+	case c.wakeCh() <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Controller) wakeCh() chan struct{} {
+	c.wakeOnce.Do(func() { c.wake = make(chan struct{}, 1) })
+	return c.wake
 }
 
 // Step is one round: read the inputs, decide per model, and ask the

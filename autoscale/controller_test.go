@@ -110,3 +110,38 @@ func TestController(t *testing.T) {
 	default:
 	}
 }
+
+// TestControllerWake: Wake runs a round at once, between ticks; a second
+// Wake before the next tick is dropped; after a tick Wake works again.
+func TestControllerWake(t *testing.T) {
+	clock := &fakeClock{now: t0, c: make(chan time.Time)}
+	src := &fakeSource{next: make(chan sourceReply)}
+	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
+	c := &Controller{Source: src, Provisioner: prov, Clock: clock}
+	c.Wake() // before Run: kept for Run
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	waiting := Input{Min: 0, Max: 2, QueueLen: 1} // a request waits, no replica
+	src.next <- sourceReply{inputs: []ModelInput{{"a", waiting}}}
+	if got := <-prov.calls; got != (scaleCall{"a", 1}) {
+		t.Errorf("woken round: ScaleTo %v, want a to 1", got)
+	}
+	// Dropped until the next tick: no round asks the source (it would block).
+	c.Wake()
+	c.Wake()
+	clock.advance(DefaultInterval)
+	src.next <- sourceReply{inputs: []ModelInput{{"a", Input{Min: 0, Max: 2, Starting: 1}}}}
+	c.Wake()
+	src.next <- sourceReply{inputs: []ModelInput{{"a", Input{Min: 0, Max: 2, Starting: 1}}}}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	select {
+	case got := <-prov.calls:
+		t.Errorf("unexpected ScaleTo %v", got)
+	default:
+	}
+}

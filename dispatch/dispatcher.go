@@ -50,6 +50,12 @@ type Config struct {
 	// a model and when it stops being one (drained, left or lost). It runs
 	// on the dispatcher's goroutine and must not block.
 	OnReplica func(ReplicaEvent)
+	// OnStarved, if set, is told when Acquire must wait for a model that
+	// has no ready replica (a request waits at a model scaled to zero, or
+	// whose replicas are all starting or lost), so that an autoscaler can
+	// act at once rather than at its next round. It runs on Acquire's
+	// goroutine, once per wait, and must not block.
+	OnStarved func(model string)
 }
 
 // ReplicaEvent is a worker becoming, or ceasing to be, a ready replica.
@@ -109,6 +115,13 @@ type Dispatcher struct {
 	nextID  uint64
 	closing bool      // Close has begun: nothing is re-dispatched
 	beatAt  time.Time // when heartbeats were last sent
+	// intents says, by worker id (HELLO's WorkerID), what to do with a
+	// worker that asks for no model: park it ("", set by Park) or place it
+	// on a model (set by Assign). It outlives the worker's sessions (a
+	// reconnect or a restarted process finds its model again) and is
+	// forgotten by Drain. Workers whose id is not here are placed as
+	// always (the model they ask for, else the one with fewest replicas).
+	intents map[string]string
 }
 
 type model struct {
@@ -133,14 +146,15 @@ const (
 	stateReady
 	stateFailed
 	stateDraining // being removed: no new batches (see Drain)
+	stateParked   // registered and heartbeated, no model: waits for Assign (see Park)
 )
 
-var stateNames = [...]string{"loading", "ready", "failed", "draining"}
+var stateNames = [...]string{"loading", "ready", "failed", "draining", "parked"}
 
 type worker struct {
 	rid      []byte // ROUTER routing id
 	hello    *wire.Hello
-	model    *model
+	model    *model // nil while parked
 	state    workerState
 	lastSeen time.Time
 	liveFor  time.Duration // silence longer than this means dead
@@ -172,11 +186,12 @@ func (p *inflight) fail(err error) {
 
 // mail is what other goroutines post to the loop.
 type mail struct {
-	w     *worker
-	batch *wire.Batch
-	done  func(*wire.Result, error)
-	bye   bool // tell every worker goodbye (shutdown)
-	drain *drainReq
+	w      *worker
+	batch  *wire.Batch
+	done   func(*wire.Result, error)
+	bye    bool // tell every worker goodbye (shutdown)
+	drain  *drainReq
+	intent *intentReq
 }
 
 type drainReq struct {
@@ -214,6 +229,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		models:  map[string]*model{},
 		workers: map[string]*worker{},
 		pending: map[uint64]*inflight{},
+		intents: map[string]string{},
 	}
 	for _, m := range cfg.Models {
 		if m.Digest == ([32]byte{}) {
@@ -305,6 +321,9 @@ func (d *Dispatcher) Acquire(ctx context.Context, name string) (*Slot, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownModel, name)
 	}
+	if d.cfg.OnStarved != nil && m.ready.Load() == 0 {
+		d.cfg.OnStarved(name)
+	}
 	w, err := m.slots.acquire(ctx, m.brokenErr)
 	if err != nil {
 		return nil, err
@@ -350,7 +369,8 @@ func (s *Slot) Release() {
 // of its slots goes to another replica. The channel it returns is closed
 // once none of the worker's batches is in flight (at once if it has none
 // or no such worker is registered): then the worker can be stopped
-// (SIGTERM) without losing a request.
+// (SIGTERM) without losing a request. Drain also forgets what Park or
+// Assign said about the id. A parked worker is drained at once.
 func (d *Dispatcher) Drain(id string) <-chan struct{} {
 	r := &drainReq{id: id, done: make(chan struct{})}
 	if d.loop.Post(mail{drain: r}) != nil {

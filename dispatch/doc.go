@@ -4,6 +4,10 @@
 // batchers acquire, and the matching of RESULT and ERROR replies to the
 // batches in flight.
 //
+// Warm-pool workers announced with Park are parked at HELLO (registered,
+// heartbeated, on no model, no replica) until Assign gives them a model;
+// see park.go.
+//
 // One goroutine (a zsock.Loop) owns the socket and all registry state.
 // Other goroutines reach it through the loop's mailbox (Slot.Run) and read
 // only the per-model slot lists (guarded by a mutex) and atomic counters, so

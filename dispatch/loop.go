@@ -78,6 +78,10 @@ func (h *loopHandler) Mail(m mail) {
 		d.drain(m.drain)
 		return
 	}
+	if m.intent != nil {
+		d.intent(m.intent)
+		return
+	}
 	p := &inflight{batch: m.batch, deadline: m.batch.Deadline, done: m.done}
 	if !m.w.alive.Load() {
 		// The worker left between Acquire and now: another replica runs it.
@@ -220,11 +224,18 @@ func (d *Dispatcher) send(rid []byte, msg wire.WorkerMessage) bool {
 	return true
 }
 
-// register adds a worker and asks it to load the model it asked for, or
-// the model with the fewest replicas.
+// register adds a worker and asks it to load the model it asked for;
+// else, for a worker id that Park or Assign announced, parks it or loads
+// the assigned model; else loads the model with the fewest replicas.
 func (d *Dispatcher) register(rid []byte, hello *wire.Hello) {
 	m := d.models[hello.Model]
+	park := false
 	if m == nil {
+		if model, ok := d.intents[hello.WorkerID]; ok && hello.Model == "" {
+			m, park = d.models[model], model == ""
+		}
+	}
+	if m == nil && !park {
 		// The model with the fewest replicas; among equals, one whose file
 		// the worker already holds.
 		for _, c := range d.order {
@@ -243,20 +254,34 @@ func (d *Dispatcher) register(rid []byte, hello *wire.Hello) {
 	// peer cannot make itself immortal or ask for unbounded slots.
 	beat := max(d.cfg.Heartbeat, min(time.Duration(hello.HeartbeatMS)*time.Millisecond, maxHeartbeat))
 	hello.Capacity = min(max(hello.Capacity, 1), maxCapacity)
-	w := &worker{rid: rid, hello: hello, model: m, state: stateLoading, lastSeen: time.Now(),
+	w := &worker{rid: rid, hello: hello, state: stateLoading, lastSeen: time.Now(),
 		liveFor: time.Duration(d.cfg.Liveness) * beat}
+	if park {
+		w.state = stateParked
+	}
 	w.alive.Store(true)
 	d.workers[string(rid)] = w
+	d.metrics.workers.WithLabelValues(stateNames[w.state]).Inc()
+	if park {
+		d.log.Info("worker parked", "worker", hello.WorkerID, "device", hello.Device, "capacity", w.hello.Capacity)
+		return
+	}
+	d.place(w, m)
+}
+
+// place puts a worker in state loading on a model and sends it LOAD,
+// with the file unless the worker listed its SHA-256.
+func (d *Dispatcher) place(w *worker, m *model) {
+	w.model = m
 	m.placed++
 	m.broken.Store(false)
-	d.metrics.workers.WithLabelValues(stateNames[stateLoading]).Inc()
 	load := &wire.Load{Model: m.Name, Version: m.Version, Digest: m.digest, MaxBatchSize: uint32(m.MaxBatchSize),
 		HeartbeatMS: uint32(d.cfg.Heartbeat / time.Millisecond)}
-	if !slices.Contains(hello.Cached, m.digest) {
+	if !slices.Contains(w.hello.Cached, m.digest) {
 		load.Bytes = m.File
 	}
-	d.log.Info("worker joined", "worker", hello.WorkerID, "device", hello.Device, "capacity", w.hello.Capacity, "model", m.Name, "send_bytes", load.Bytes != nil)
-	if !d.send(rid, load) {
+	d.log.Info("worker joined", "worker", w.hello.WorkerID, "device", w.hello.Device, "capacity", w.hello.Capacity, "model", m.Name, "send_bytes", load.Bytes != nil)
+	if !d.send(w.rid, load) {
 		d.remove(w, "unroutable", "cannot route to worker")
 	}
 }
@@ -340,12 +365,14 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 	}
 	d.metrics.lost.WithLabelValues(label).Inc()
 	delete(d.workers, string(w.rid))
-	w.model.slots.drop(w)
-	if w.state != stateFailed {
-		w.model.placed--
-	}
-	if w.state == stateReady {
-		d.unready(w, "last worker left ("+reason+")")
+	if w.model != nil { // not parked
+		w.model.slots.drop(w)
+		if w.state != stateFailed {
+			w.model.placed--
+		}
+		if w.state == stateReady {
+			d.unready(w, "last worker left ("+reason+")")
+		}
 	}
 	if w.drained != nil {
 		close(w.drained)
@@ -370,7 +397,7 @@ func (d *Dispatcher) remove(w *worker, label, reason string) {
 	if label == "disconnect" || label == "shutdown" {
 		level = slog.LevelInfo // an orderly goodbye
 	}
-	d.log.Log(context.Background(), level, "worker left", "worker", w.hello.WorkerID, "model", w.model.Name, "reason", reason)
+	d.log.Log(context.Background(), level, "worker left", "worker", w.hello.WorkerID, "model", modelName(w), "reason", reason)
 }
 
 // newProfile is a replica's latency profile, seeded from the warm-up
@@ -407,8 +434,10 @@ func (d *Dispatcher) event(w *worker, ready bool) {
 }
 
 // drain stops giving batches to the worker of r.id and closes r.done when
-// it has none in flight (at once if it has none, or is not registered).
+// it has none in flight (at once if it has none, is parked or is not
+// registered), and forgets the id's Park or Assign.
 func (d *Dispatcher) drain(r *drainReq) {
+	delete(d.intents, r.id)
 	var w *worker
 	for _, c := range d.workers {
 		if c.hello.WorkerID == r.id && c.state != stateDraining {
@@ -416,7 +445,7 @@ func (d *Dispatcher) drain(r *drainReq) {
 			break
 		}
 	}
-	if w == nil {
+	if w == nil || w.state == stateParked {
 		close(r.done)
 		return
 	}

@@ -21,7 +21,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		workers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gannet_workers", Help: "Registered workers by state (loading, ready, failed)."}, []string{"state"}),
+			Name: "gannet_workers", Help: "Registered workers by state (loading, ready, failed, draining; parked: warm-pool workers on no model)."}, []string{"state"}),
 		replicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_replicas", Help: "Model replicas by state."}, []string{"model", "state"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -61,7 +61,9 @@ type arrivalSample struct {
 const rateWindow = 2
 
 // windowRate records the arrival count and returns the rate over the last
-// rateWindow calls (0 until there are enough).
+// rateWindow calls (0 until there are enough). Calls come at every tick
+// and at most once more between two ticks (Controller.Wake), so the
+// window is always at least one interval wide.
 func (m *scaledModel) windowRate(now time.Time, n uint64) float64 {
 	old := m.arrivals[m.next]
 	m.arrivals[m.next] = arrivalSample{now, n}
@@ -106,34 +108,62 @@ func (s *queueSource) Inputs(now time.Time) ([]autoscale.ModelInput, error) {
 	return out, nil
 }
 
-// procProvisioner is the local process provisioner: ScaleTo starts
-// `gannet worker --model M` children (supervised: one that dies is
-// restarted) or removes the newest ones, starting ones first. A removed
-// ready replica is drained first (dispatch.Drain: no new batch, those in
-// flight answered), then sent SIGTERM, so no request is lost. Replicas
-// that joined on their own count as ready and are never stopped.
+// procProvisioner is the local process provisioner: ScaleTo takes a
+// parked worker of the warm pool (dispatch.Assign: LOAD at once) or,
+// when the pool is empty, starts a `gannet worker --model M` child
+// (supervised: one that dies is restarted); or it removes the newest
+// ones, starting ones first. A removed ready replica is drained first
+// (dispatch.Drain: no new batch, those in flight answered), then sent
+// SIGTERM, so no request is lost. Replicas that joined on their own count
+// as ready and are never stopped.
+//
+// The warm pool is `warm` `gannet worker` children started without
+// --model, announced to the dispatcher with dispatch.Park so that they
+// are parked at HELLO: no replica of anything. One that dies is restarted
+// by its supervisor and parked again; one that is assigned leaves the
+// pool for good (it is removed like any replica, and the supervisor
+// restarts it on its model: the assignment outlives its sessions). The
+// refill goroutine tops the pool up poolRefillDelay after it is taken
+// from.
 type procProvisioner struct {
 	disp    *dispatch.Dispatcher
 	dm      *dispatch.Metrics
 	metrics *autoscaleMetrics
 	log     *slog.Logger
 	start   func(name string, args []string) (*supervise.Process, error)
-	args    func(model, id string) []string // a worker's arguments
+	args    func(model, id string) []string // a worker's arguments; model "": a warm-pool worker
 	drain   time.Duration                   // longest wait for a drain before SIGTERM anyway
+	warm    int                             // warm-pool size (--warm-workers)
 
-	mu     sync.Mutex         // guards procs, seq, closed; held across process starts
+	mu     sync.Mutex         // guards procs, pool, seq, closed; held across process starts and dispatcher calls
 	procs  map[string][]*proc // by model, oldest first
+	pool   []*proc            // the warm pool, oldest first (parked, or starting and announced)
 	seq    int
 	closed bool
-	wg     sync.WaitGroup // the goroutines stopping removed processes
+	wg     sync.WaitGroup // the goroutines stopping removed processes, and refill
+
+	refill     chan struct{} // buffered (1): the pool was taken from
+	stopRefill chan struct{} // closed by close: refill returns
 
 	// readyMu guards ready and started. It is never held while waiting
 	// for anything (the dispatcher's goroutine takes it in onReplica); with
 	// mu, mu is taken first.
 	readyMu sync.Mutex
 	ready   map[string]bool      // by worker id: true while a ready replica (any worker's, ours or not)
-	started map[string]time.Time // by worker id: process start, until its first ready
+	started map[string]coldStart // by worker id: when it was asked for, until its first ready
 }
+
+// coldStart is when a replica was asked for, and how ("process": a new
+// worker process; "pool": a parked worker assigned).
+type coldStart struct {
+	at   time.Time
+	from string
+}
+
+// poolRefillDelay is how long the refill waits after the pool is taken
+// from before it starts processes: the assigned workers are loading their
+// model then, and on a small host a starting process takes CPU from them.
+const poolRefillDelay = 250 * time.Millisecond
 
 // proc is one worker process the provisioner started.
 type proc struct {
@@ -173,8 +203,8 @@ func (p *procProvisioner) onReplica(e dispatch.ReplicaEvent) {
 	} else {
 		delete(p.ready, e.WorkerID) // absent: not ready
 	}
-	if t, ok := p.started[e.WorkerID]; ok && e.Ready {
-		p.metrics.coldStart.WithLabelValues(e.Model).Observe(time.Since(t).Seconds())
+	if c, ok := p.started[e.WorkerID]; ok && e.Ready {
+		p.metrics.coldStart.WithLabelValues(e.Model, c.from).Observe(time.Since(c.at).Seconds())
 		delete(p.started, e.WorkerID)
 	}
 }
@@ -191,10 +221,14 @@ func (p *procProvisioner) ScaleTo(_ context.Context, model string, n int) error 
 	cur := p.disp.Replicas(model) + p.startingLocked(model)
 	var err error
 	for ; cur < n; cur++ {
+		if pr := p.takeWarmLocked(model); pr != nil {
+			own = append(own, pr)
+			continue
+		}
 		p.seq++
 		id := fmt.Sprintf("auto-%s-%d", model, p.seq)
 		p.readyMu.Lock()
-		p.started[id] = time.Now()
+		p.started[id] = coldStart{time.Now(), "process"}
 		p.readyMu.Unlock()
 		sp, serr := p.start("worker "+id, p.args(model, id))
 		if serr != nil {
@@ -228,6 +262,76 @@ func (p *procProvisioner) ScaleTo(_ context.Context, model string, n int) error 
 	return err
 }
 
+// takeWarmLocked assigns the oldest worker of the warm pool to the model
+// and returns it (nil when the pool is empty), and wakes the refill.
+func (p *procProvisioner) takeWarmLocked(model string) *proc {
+	for len(p.pool) > 0 {
+		pr := p.pool[0]
+		p.pool = p.pool[1:]
+		select {
+		case p.refill <- struct{}{}:
+		default:
+		}
+		p.readyMu.Lock()
+		p.started[pr.id] = coldStart{time.Now(), "pool"}
+		p.readyMu.Unlock()
+		err := p.disp.Assign(pr.id, model)
+		if err == nil {
+			return pr
+		}
+		p.log.Warn("autoscale: cannot assign a warm worker; stopping it", "worker", pr.id, "model", model, "err", err)
+		p.readyMu.Lock()
+		delete(p.started, pr.id)
+		p.readyMu.Unlock()
+		p.wg.Add(1)
+		go p.stop(pr)
+	}
+	return nil
+}
+
+// refillLoop keeps the warm pool at p.warm workers: once at the start,
+// then poolRefillDelay after each time the pool is taken from, until
+// close. It is started by attach and owned by the provisioner (close
+// stops it and waits for it).
+func (p *procProvisioner) refillLoop() {
+	defer p.wg.Done()
+	p.fillPool()
+	for {
+		select {
+		case <-p.stopRefill:
+			return
+		case <-p.refill:
+		}
+		select {
+		case <-p.stopRefill:
+			return
+		case <-time.After(poolRefillDelay):
+		}
+		p.fillPool()
+	}
+}
+
+// fillPool starts warm-pool workers until there are p.warm, each
+// announced to the dispatcher (Park) before its process starts.
+func (p *procProvisioner) fillPool() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !p.closed && len(p.pool) < p.warm {
+		p.seq++
+		id := fmt.Sprintf("warm-%d", p.seq)
+		if err := p.disp.Park(id); err != nil {
+			p.log.Error("autoscale: cannot announce a warm worker", "err", err)
+			return
+		}
+		sp, err := p.start("worker "+id, p.args("", id))
+		if err != nil {
+			p.log.Error("autoscale: cannot start a warm worker", "err", err)
+			return
+		}
+		p.pool = append(p.pool, &proc{id: id, p: sp})
+	}
+}
+
 // stop drains a removed replica, then stops its process.
 func (p *procProvisioner) stop(pr *proc) {
 	defer p.wg.Done()
@@ -245,6 +349,9 @@ func (p *procProvisioner) stop(pr *proc) {
 // processes left, for the ordered shutdown to stop.
 func (p *procProvisioner) close() []*supervise.Process {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.stopRefill)
+	}
 	p.closed = true
 	var left []*supervise.Process
 	for _, own := range p.procs {
@@ -252,7 +359,10 @@ func (p *procProvisioner) close() []*supervise.Process {
 			left = append(left, pr.p)
 		}
 	}
-	p.procs = nil
+	for _, pr := range p.pool {
+		left = append(left, pr.p)
+	}
+	p.procs, p.pool = nil, nil
 	p.mu.Unlock()
 	p.wg.Wait()
 	return left
@@ -276,12 +386,12 @@ func newAutoscaleMetrics(reg prometheus.Registerer) *autoscaleMetrics {
 		delay: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_autoscaler_queue_delay_seconds", Help: "Age of the model's longest-waiting request at the last decision."}, []string{"model"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gannet_autoscaler_decisions_total", Help: "Autoscaler decisions (one per model per interval), by reason."}, []string{"model", "reason"}),
+			Name: "gannet_autoscaler_decisions_total", Help: "Autoscaler decisions (one per model per interval, plus at most one woken round per interval when a request waits for a model with no replica), by reason."}, []string{"model", "reason"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gannet_autoscaler_scaling_events_total", Help: "Changes of the replica count the autoscaler asked for, by direction (up, down)."}, []string{"model", "direction"}),
 		coldStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gannet_autoscaler_cold_start_seconds", Help: "Time from starting a worker process to its replica being ready.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"model"}),
+			Name: "gannet_autoscaler_cold_start_seconds", Help: "Time from asking for a replica to its being ready, by how: from=process (a worker process started) or pool (a parked warm worker assigned).",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}, []string{"model", "from"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.desired, m.rate, m.capacity, m.delay, m.decisions, m.events, m.coldStart)
@@ -373,7 +483,13 @@ func (a *autoscaler) stop() []*supervise.Process {
 // autoscaleFlags are serve's autoscaling flags.
 type autoscaleFlags struct {
 	interval, downWindow, idle time.Duration
+	warm                       int // --warm-workers
 }
+
+// onStarved is the dispatcher's OnStarved: a request waits for a model
+// with no ready replica, so the controller decides now rather than at its
+// next tick (a scale from zero starts at once).
+func (a *autoscaler) onStarved(string) { a.ctrl.Wake() }
 
 // newAutoscaler builds the autoscaler of the models with a replicas block
 // (nil when none has one). Its provisioner's onReplica must be the
@@ -391,7 +507,8 @@ func newAutoscaler(f serveFlags, reg prometheus.Registerer, dm *dispatch.Metrics
 	a := &autoscaler{metrics: newAutoscaleMetrics(reg), status: map[string]AutoscalerStatus{}}
 	a.prov = &procProvisioner{
 		dm: dm, metrics: a.metrics, log: log, drain: f.drainTimeout, procs: map[string][]*proc{},
-		ready: map[string]bool{}, started: map[string]time.Time{},
+		ready: map[string]bool{}, started: map[string]coldStart{}, warm: f.autoscale.warm,
+		refill: make(chan struct{}, 1), stopRefill: make(chan struct{}),
 		start: func(name string, args []string) (*supervise.Process, error) {
 			return supervise.Start(supervise.Config{Name: name, Path: exe, Args: args, Logger: log})
 		},
@@ -405,14 +522,21 @@ func newAutoscaler(f serveFlags, reg prometheus.Registerer, dm *dispatch.Metrics
 func (a *autoscaler) attach(disp *dispatch.Dispatcher, connect string, f serveFlags, extra []string, models []*scaledModel) {
 	a.prov.disp = disp
 	a.prov.args = func(model, id string) []string {
-		return append([]string{"worker", "--connect", connect, "--model", model, "--id", id,
-			"--heartbeat", f.heartbeat.String(), "--log-level", f.logLevel}, extra...)
+		args := []string{"worker", "--connect", connect, "--id", id, "--heartbeat", f.heartbeat.String(), "--log-level", f.logLevel}
+		if model != "" {
+			args = append(args, "--model", model)
+		}
+		return append(args, extra...)
 	}
 	a.ctrl.Source = &queueSource{models: models, disp: disp, prov: a.prov}
 	for _, m := range models {
 		if err := a.prov.ScaleTo(context.Background(), m.name, m.min); err != nil {
 			a.prov.log.Error("autoscale: cannot start workers", "model", m.name, "err", err)
 		}
+	}
+	if a.prov.warm > 0 {
+		a.prov.wg.Add(1)
+		go a.prov.refillLoop()
 	}
 	a.run()
 }

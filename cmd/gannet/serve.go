@@ -63,12 +63,16 @@ func serveCmd(args []string) error {
 	fl.DurationVar(&f.autoscale.interval, "autoscale-interval", autoscale.DefaultInterval, "how often the autoscaler decides (models with replicas in config.yaml)")
 	fl.DurationVar(&f.autoscale.downWindow, "autoscale-down-window", autoscale.DefaultDownWindow, "how long fewer replicas must have sufficed before one is removed")
 	fl.DurationVar(&f.autoscale.idle, "autoscale-idle", autoscale.DefaultIdleToZero, "how long a model with replicas.min 0 must be idle before its last replica goes")
+	fl.IntVar(&f.autoscale.warm, "warm-workers", 1, "idle worker processes kept started and parked (on no model) for the autoscaler to assign on a scale-up (only with models that have replicas in config.yaml; 0: none)")
 	fl.Parse(args)
 	if fl.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fl.Args())
 	}
 	if f.localWorkers < 0 {
 		return errors.New("serve: --local-workers must not be negative")
+	}
+	if f.autoscale.warm < 0 {
+		return errors.New("serve: --warm-workers must not be negative")
 	}
 	log, err := newLogger(f.logLevel)
 	if err != nil {
@@ -117,6 +121,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 			return err
 		}
 		dcfg.OnReplica = scaler.prov.onReplica
+		dcfg.OnStarved = scaler.onStarved
 	}
 	var scaled []*scaledModel
 	zero := map[string]bool{} // models that may have no replica and still be ready
