@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -123,6 +125,21 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 	}
 	early := make(chan usage, 1)
 	time.AfterFunc(min(time.Minute, duration/6), func() { early <- sample() })
+	// A series every tenth of the run: memory that grows all along is a
+	// leak, memory that levels off is the runtime settling.
+	series := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		tick := time.NewTicker(duration / 10)
+		defer tick.Stop()
+		for range 9 {
+			<-tick.C
+			m := scrape(t, in)
+			fmt.Fprintf(&b, " %.1f/%.1f/%.0f", value(m, "process_resident_memory_bytes", nil)/(1<<20),
+				value(m, "go_memstats_heap_inuse_bytes", nil)/(1<<20), value(m, "go_goroutines", nil))
+		}
+		series <- b.String()
+	}()
 	killerDone := make(chan struct{})
 	go func() { // the killer
 		defer close(killerDone)
@@ -183,6 +200,7 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 	wg.Wait()
 	<-killerDone
 	first, last := <-early, sample()
+	t.Logf("frontend RSS/heap in use MiB/goroutines every %v:%s", duration/10, <-series)
 	t.Logf("frontend RSS %.1f MiB -> %.1f MiB (%+.1f%%), goroutines %.0f -> %.0f", first.rss/(1<<20), last.rss/(1<<20),
 		100*(last.rss/first.rss-1), first.goroutines, last.goroutines)
 	if duration >= 10*time.Minute {
