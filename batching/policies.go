@@ -67,15 +67,14 @@ func feasiblePrefix(v *View, items []Item) (n, rows int, tight time.Time, reason
 }
 
 // bestDrop decides whether to drop head items that force a small batch.
-// Only when backlogged (more rows wait than this batch and the one after
-// could take) does it look for the number d of head items to drop (all of
+// Only when backlogged (more rows wait than one full batch) does it look for the number d of head items to drop (all of
 // the level of the item after them: a higher class is never dropped for a
 // lower one) whose following batch of k items has the best throughput,
 // k / predicted time; it drops only if that beats the plain batch of take
 // rows by a fifth and serves more than it drops. It returns (0, 0)
 // otherwise.
 func bestDrop(v *View, take int) (drop, k int) {
-	if v.Backlog < 2*v.MaxBatch || v.predict(1) == 0 {
+	if v.Backlog <= v.MaxBatch || v.predict(1) == 0 {
 		return 0, 0
 	}
 	rate := func(n int) float64 { return float64(n) / v.predict(n).Seconds() }

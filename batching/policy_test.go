@@ -60,7 +60,7 @@ func TestSLOPolicy(t *testing.T) {
 		{"backlogged behind 4 requests that allow only 3 rows: drop them, run 16 (889/s vs 600/s)",
 			View{Items: append(items(4, 5*ms), items(13, 50*ms)...), MaxBatch: 16, Predict: linear(2*ms, ms), Backlog: 40}, 13, 0, ReasonDeadline},
 		{"not backlogged: serve the tight ones first, drop nothing",
-			View{Items: append(items(4, 5*ms), items(13, 50*ms)...), MaxBatch: 16, Predict: linear(2*ms, ms), Backlog: 17}, 3, 0, ReasonDeadline},
+			View{Items: append(items(4, 5*ms), items(12, 50*ms)...), MaxBatch: 16, Predict: linear(2*ms, ms), Backlog: 16}, 3, 0, ReasonDeadline},
 		{"sent after waiting",
 			View{Items: items(3, 20*ms), MaxBatch: 8, Predict: linear(4*ms, 100*time.Microsecond), Rate: 10, Replicas: 1, Waited: true}, 3, 0, ReasonWaited},
 	}

@@ -317,21 +317,34 @@ func (q *Queue) probingLocked(now time.Time) bool {
 	return now.Sub(q.lastDone) > q.cfg.ProbeAfter
 }
 
-// feasibleBatch is the largest batch bucket whose typical time is at most
-// half the SLO (a request may wait for one batch and then run in the
-// next): the batch size the queue drains at when backlogged. Without an
-// SLO, or before anything is known, it is the max batch size.
+// feasibleBatch is the batch size the queue drains at when backlogged:
+// among the buckets whose typical time is at most half the SLO (a request
+// may wait for one batch and then run in the next), the one with the best
+// throughput; if none is that fast, the best among those within the SLO;
+// else the max batch size. Without an SLO, or before anything is known, it
+// is the max batch size. Throughput, not size: where a fixed cost per
+// batch (transfer, wake-ups) dominates, a bigger batch costs about the
+// same, and sizing for the smallest would starve the replicas.
 func (q *Queue) feasibleBatch() int {
 	if q.cfg.SLO == 0 || q.profile.Typical(1) == 0 {
 		return q.cfg.MaxBatchSize
 	}
-	best := 1
-	for _, b := range q.cfg.Buckets {
-		if b <= q.cfg.MaxBatchSize && q.profile.Typical(b) <= q.cfg.SLO/2 {
-			best = b
+	for _, budget := range []time.Duration{q.cfg.SLO / 2, q.cfg.SLO} {
+		best, rate := 0, 0.0
+		for _, b := range q.cfg.Buckets {
+			t := q.profile.Typical(b)
+			if b > q.cfg.MaxBatchSize || t <= 0 || t > budget {
+				continue
+			}
+			if r := float64(b) / t.Seconds(); r >= rate { // ties: the larger batch
+				best, rate = b, r
+			}
+		}
+		if best > 0 {
+			return best
 		}
 	}
-	return best
+	return q.cfg.MaxBatchSize
 }
 
 // cold reports whether the Replicas say no replica serves the model now.

@@ -300,3 +300,26 @@ func TestItemsDroppedByTheWorkerAreAnsweredLate(t *testing.T) {
 		}
 	}
 }
+
+func TestFeasibleBatchIsTheFastestWithinTheSLO(t *testing.T) {
+	tests := []struct {
+		name string
+		seed map[int]time.Duration
+		want int
+	}{
+		{"per-row cost: the largest within half the SLO", map[int]time.Duration{1: 1 * ms, 8: 8 * ms, 16: 16 * ms, 32: 32 * ms}, 8},
+		{"fixed cost dominates: the largest, though none fits half the SLO", map[int]time.Duration{1: 12 * ms, 32: 13 * ms}, 32},
+		{"nothing within the SLO: the max batch", map[int]time.Duration{1: 30 * ms, 32: 40 * ms}, 32},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := newQueueWith(t, Config{MaxBatchSize: 32, SLO: 20 * ms}, newFake())
+			for rows, d := range tt.seed {
+				q.Profile().Seed(rows, d)
+			}
+			if got := q.feasibleBatch(); got != tt.want {
+				t.Errorf("feasibleBatch = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
