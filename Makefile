@@ -44,8 +44,12 @@ bench: build
 
 ## bench-engine: the CPU engine vs PyTorch eager and jit+freeze, interleaved, medians and ratios
 ## (needs python3-torch; resnet18 and mobilenet_v2 rows need make models-large)
+## Packed AVX-512 products are opt-in (GANNET_PACKED_GEMM=1, bypassing OPENBLAS_CORETYPE): the
+## models' outputs are checked against PyTorch's in the same run, then timed.
+PACKED ?= 1
 bench-engine:
-	/usr/bin/python3 scripts/bench_engine.py --rounds 5
+	GANNET_PACKED_GEMM=$(PACKED) $(GO) test -count=1 -run 'TestTorchvisionModels|TestRealModels' ./models/onnx
+	GANNET_PACKED_GEMM=$(PACKED) /usr/bin/python3 scripts/bench_engine.py --rounds 5
 
 ## bench-go: Go benchmarks of the request path and the models
 bench-go:

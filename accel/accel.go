@@ -6,10 +6,15 @@
 //
 //   - blas: OpenBLAS through cgo (pure-Go gonum with the build tag
 //     noopenblas), installable as gorgonia's BLAS, with OpenBLAS held to one
-//     thread and large products split across accel's worker pool;
+//     thread and large products split across accel's worker pool; and
+//     packed products: a model's weights packed once, at load, for
+//     OpenBLAS's SkylakeX AVX-512 SGEMM kernel, called directly on CPUs
+//     with AVX-512 whatever OPENBLAS_CORETYPE says, opt-in with
+//     GANNET_PACKED_GEMM=1;
 //   - kernels: fused CPU kernels over []float32 (Conv2D with bias and
 //     activation, Gemm with bias and activation, MaxPool, AvgPool,
-//     GlobalAvgPool, Add with activation), parallel within one image;
+//     GlobalAvgPool, Add with activation), parallel within one image,
+//     Conv2D and Gemm on packed weights where available;
 //   - ops: the kernels as gorgonia Ops with UsePreallocDo;
 //   - exec: an executor that runs a gorgonia graph with a memory plan made
 //     once: no goroutine and no allocation per run;

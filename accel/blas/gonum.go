@@ -30,3 +30,15 @@ func dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda i
 func dgemv(tA blas.Transpose, m, n int, alpha float64, a []float64, lda int, x []float64, incX int, beta float64, y []float64, incY int) {
 	native.Dgemv(tA, m, n, alpha, a, lda, x, incX, beta, y, incY)
 }
+
+// Packed products need OpenBLAS's kernels.
+func havePacked() bool { return false }
+
+func packA(ml, rows int, w []float32, ld, ls int, kContig bool, dst []float32) { panic("unreachable") }
+func packB(ml, rows int, w []float32, ld, ls int, kContig bool, dst []float32) { panic("unreachable") }
+func convPacked(p *Packed, j0, j1, n int, x []float32, ldx int, c []float32, ldc int, sa []float32) {
+	panic("unreachable")
+}
+func gemmPacked(p *Packed, i0, i1, n int, alpha float32, x []float32, ldx int, kContig bool, c []float32, ldc int, sb []float32) {
+	panic("unreachable")
+}

@@ -3,8 +3,78 @@
 package blas
 
 /*
-#cgo LDFLAGS: -lopenblas
+#cgo LDFLAGS: -lopenblas -ldl
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <cblas.h>
+
+// OpenBLAS's SkylakeX SGEMM building blocks (exported by DYNAMIC_ARCH
+// builds), found at start-up: the micro-kernel (C += alpha*A*B on packed
+// A and B, C column-major) and the copy routines that pack its operands.
+typedef int (*gannet_kern_t)(long m, long n, long k, float alpha, float *a, float *b, float *c, long ldc);
+typedef int (*gannet_copy_t)(long m, long n, float *a, long lda, float *b);
+static gannet_kern_t gannet_kern;
+static gannet_copy_t gannet_incopy, gannet_itcopy, gannet_oncopy, gannet_otcopy;
+
+static int gannet_packed_init(void) {
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+	    !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+		return 0;
+	gannet_kern = (gannet_kern_t)dlsym(RTLD_DEFAULT, "sgemm_kernel_SKYLAKEX");
+	gannet_incopy = (gannet_copy_t)dlsym(RTLD_DEFAULT, "sgemm_incopy_SKYLAKEX");
+	gannet_itcopy = (gannet_copy_t)dlsym(RTLD_DEFAULT, "sgemm_itcopy_SKYLAKEX");
+	gannet_oncopy = (gannet_copy_t)dlsym(RTLD_DEFAULT, "sgemm_oncopy_SKYLAKEX");
+	gannet_otcopy = (gannet_copy_t)dlsym(RTLD_DEFAULT, "sgemm_otcopy_SKYLAKEX");
+	return gannet_kern && gannet_incopy && gannet_itcopy && gannet_oncopy && gannet_otcopy;
+}
+
+// Packing a k-chunk [ls, ls+ml) of a rows x K matrix w (element (r, k) at
+// w[r*ld+k] when kcontig, else w[k*ld+r]) as the kernel's A or B operand.
+static void gannet_pack(int asA, long ml, long rows, const float *w, long ld, long ls, int kcontig, float *dst) {
+	if (asA) {
+		if (kcontig) gannet_incopy(ml, rows, (float *)w + ls, ld, dst);
+		else gannet_itcopy(ml, rows, (float *)w + ls * ld, ld, dst);
+	} else {
+		if (kcontig) gannet_oncopy(ml, rows, (float *)w + ls, ld, dst);
+		else gannet_otcopy(ml, rows, (float *)w + ls * ld, ld, dst);
+	}
+}
+
+// C[j, i] += sum_k W[j, k] X[k, i], j in [j0, j1), i in [0, n): W packed as
+// B (chunks of kc, stride values apart, rows channels), X row-major (ldx),
+// C row-major (ldc), i.e. column-major n x channels for the kernel.
+static void gannet_conv_packed(long K, long kc, long stride, long rows, const float *pw, long j0, long j1,
+                               long n, const float *x, long ldx, float *c, long ldc, float *sa, long mc) {
+	for (long is = 0; is < n; is += mc) {
+		long mi = n - is < mc ? n - is : mc;
+		for (long ls = 0; ls < K; ls += kc) {
+			long ml = K - ls < kc ? K - ls : kc;
+			gannet_itcopy(ml, mi, (float *)x + ls * ldx + is, ldx, sa);
+			gannet_kern(mi, j1 - j0, ml, 1.0f, sa, (float *)pw + (ls / kc) * stride + ml * j0, c + j0 * ldc + is, ldc);
+		}
+	}
+}
+
+// C[b, i] += alpha * sum_k W[i, k] X(b, k), i in [i0, i1), b in [0, n): W
+// packed as A (rows features), X(b, k) = x[b*ldx+k] when kcontig else
+// x[k*ldx+b], C row-major [n, ldc], i.e. column-major features x n.
+static void gannet_gemm_packed(long K, long kc, long stride, const float *pw, long i0, long i1, long n, float alpha,
+                               const float *x, long ldx, int kcontig, float *c, long ldc, float *sb, long nc, long mc) {
+	for (long js = 0; js < n; js += nc) {
+		long nj = n - js < nc ? n - js : nc;
+		for (long ls = 0; ls < K; ls += kc) {
+			long ml = K - ls < kc ? K - ls : kc;
+			if (kcontig) gannet_oncopy(ml, nj, (float *)x + js * ldx + ls, ldx, sb);
+			else gannet_otcopy(ml, nj, (float *)x + ls * ldx + js, ldx, sb);
+			const float *a = pw + (ls / kc) * stride;
+			for (long is = i0; is < i1; is += mc) {
+				long mi = i1 - is < mc ? i1 - is : mc;
+				gannet_kern(mi, nj, ml, alpha, (float *)a + ml * is, sb, c + js * ldc + is, ldc);
+			}
+		}
+	}
+}
 */
 import "C"
 
@@ -17,12 +87,47 @@ import (
 // Backend names the BLAS in use and, for OpenBLAS, the kernel family it
 // picked for this CPU (OPENBLAS_CORETYPE overrides it).
 func Backend() string {
-	return "OpenBLAS " + C.GoString(C.openblas_get_config()) + " core " + C.GoString(C.openblas_get_corename())
+	s := "OpenBLAS " + C.GoString(C.openblas_get_config()) + " core " + C.GoString(C.openblas_get_corename())
+	if packOK {
+		s += "; packed weights on the SkylakeX (AVX-512) kernel"
+	}
+	return s
 }
 
 // OpenBLAS runs on the calling thread only: accel splits work itself, and
 // OpenBLAS's own pthread workers busy-wait between calls.
 func init() { C.openblas_set_num_threads(1) }
+
+func havePacked() bool { return C.gannet_packed_init() != 0 }
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func packA(ml, rows int, w []float32, ld, ls int, kContig bool, dst []float32) {
+	C.gannet_pack(1, C.long(ml), C.long(rows), (*C.float)(unsafe.SliceData(w)), C.long(ld), C.long(ls), cbool(kContig),
+		(*C.float)(unsafe.SliceData(dst)))
+}
+
+func packB(ml, rows int, w []float32, ld, ls int, kContig bool, dst []float32) {
+	C.gannet_pack(0, C.long(ml), C.long(rows), (*C.float)(unsafe.SliceData(w)), C.long(ld), C.long(ls), cbool(kContig),
+		(*C.float)(unsafe.SliceData(dst)))
+}
+
+func convPacked(p *Packed, j0, j1, n int, x []float32, ldx int, c []float32, ldc int, sa []float32) {
+	C.gannet_conv_packed(C.long(p.K), C.long(p.kc), C.long(p.stride), C.long(p.Rows), (*C.float)(unsafe.SliceData(p.data)),
+		C.long(j0), C.long(j1), C.long(n), (*C.float)(unsafe.SliceData(x)), C.long(ldx),
+		(*C.float)(unsafe.SliceData(c)), C.long(ldc), (*C.float)(unsafe.SliceData(sa)), packMC)
+}
+
+func gemmPacked(p *Packed, i0, i1, n int, alpha float32, x []float32, ldx int, kContig bool, c []float32, ldc int, sb []float32) {
+	C.gannet_gemm_packed(C.long(p.K), C.long(p.kc), C.long(p.stride), (*C.float)(unsafe.SliceData(p.data)),
+		C.long(i0), C.long(i1), C.long(n), C.float(alpha), (*C.float)(unsafe.SliceData(x)), C.long(ldx), cbool(kContig),
+		(*C.float)(unsafe.SliceData(c)), C.long(ldc), (*C.float)(unsafe.SliceData(sb)), packNC, packMC)
+}
 
 func trans(t blas.Transpose) C.enum_CBLAS_TRANSPOSE {
 	if t == blas.NoTrans {

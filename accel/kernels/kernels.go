@@ -3,6 +3,11 @@
 // Gemm, MaxPool, AvgPool, GlobalAvgPool and Add, each with a fused bias and
 // activation where the model graphs put one.
 //
+// Conv2DPacked and GemmPacked take weights packed once (PackConv2DWeights,
+// PackGemmB) and run their products on accel/blas's packed AVX-512 kernel;
+// depthwise 3x3 convolutions and 3x3 stride-2 max pools have AVX2 row
+// kernels (act_amd64.s).
+//
 // It owns no state besides the kernels' reusable task records (sync.Pool).
 // Every function is safe for concurrent use on distinct outputs; each splits
 // its work across accel's worker pool (at most parallel.Threads() parts,

@@ -97,7 +97,21 @@ func TestConv2D(t *testing.T) {
 		{"same-asym-2x2", Conv2DParams{N: 1, C: 2, H: 6, W: 5, M: 3, KH: 2, KW: 2, PT: 0, PL: 1, PB: 1, PR: 0}},
 		{"same-5x5-b1", Conv2DParams{N: 1, C: 4, H: 12, W: 12, M: 6, KH: 5, KW: 5, PT: 2, PL: 2, PB: 2, PR: 2}},
 		{"7x7-stride2", Conv2DParams{N: 1, C: 3, H: 32, W: 32, M: 8, KH: 7, KW: 7, SH: 2, SW: 2, PT: 3, PL: 3, PB: 3, PR: 3}},
+		{"depthwise-wide", Conv2DParams{N: 2, C: 3, H: 29, W: 37, M: 3, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Group: 3, Act: ReLU6}},
+		{"depthwise-wide-s2", Conv2DParams{N: 1, C: 4, H: 30, W: 41, M: 4, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1, Group: 4}},
+		{"depthwise-wide-s2-5x5", Conv2DParams{N: 1, C: 2, H: 33, W: 40, M: 2, KH: 5, KW: 5, SH: 2, SW: 2, PT: 2, PL: 2, PB: 1, PR: 2, Group: 2}},
+		{"deep-b5", Conv2DParams{N: 5, C: 64, H: 7, W: 7, M: 36, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Act: ReLU}},
+		{"deep-b9-pointwise", Conv2DParams{N: 9, C: 20, H: 7, W: 7, M: 44, KH: 1, KW: 1, Act: ReLU6}},
+		{"depthwise-narrow", Conv2DParams{N: 1, C: 2, H: 2, W: 3, M: 2, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Group: 2, Act: ReLU}},
+		{"depthwise-17", Conv2DParams{N: 2, C: 3, H: 5, W: 17, M: 3, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Group: 3}},
+		{"deep-b1", Conv2DParams{N: 1, C: 96, H: 7, W: 7, M: 70, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Act: ReLU}},
+		{"deep-b3", Conv2DParams{N: 3, C: 300, H: 5, W: 6, M: 22, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1}},
+		{"wide-b1", Conv2DParams{N: 1, C: 40, H: 37, W: 41, M: 9, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Act: ReLU6}},
+		{"pointwise-wide", Conv2DParams{N: 2, C: 33, H: 30, W: 30, M: 17, KH: 1, KW: 1, Act: ReLU}},
 	}
+	// Every case on the packed product too, however small.
+	defer func(v int) { packedMinMACs = v }(packedMinMACs)
+	packedMinMACs = 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			withThreads(t, func(t *testing.T) {
@@ -115,6 +129,15 @@ func TestConv2D(t *testing.T) {
 				want = refConv(p, x, w, nil)
 				Conv2D(p, dst, x, w, nil, make([]float32, Conv2DScratchLen(p, parallel.Threads())))
 				assertClose(t, dst, want)
+				// Packed weights, where available.
+				if pw := PackConv2DWeights(p, w); pw != nil {
+					pp := p
+					pp.Packed = true
+					want = refConv(p, x, w, bias)
+					dst = randF32(r, p.OutLen())
+					Conv2DPacked(pp, dst, x, w, pw, bias, make([]float32, Conv2DScratchLen(pp, parallel.Threads())))
+					assertClose(t, dst, want)
+				}
 			})
 		})
 	}
@@ -183,6 +206,7 @@ func TestGemm(t *testing.T) {
 		{M: 9, N: 65, K: 17, TransA: true, Alpha: 1.5, Beta: 0.5, Bias: BiasCol},
 		{M: 70, N: 200, K: 64, TransA: true, TransB: true, Alpha: 1},
 		{M: 1, N: 1, K: 1, Alpha: 1},
+		{M: 33, N: 600, K: 700, TransB: true, Alpha: 1, Beta: 1, Bias: BiasRow, Act: ReLU},
 	}
 	for _, p := range cases {
 		t.Run(fmt.Sprintf("%dx%dx%d-%v%v-%d-%v", p.M, p.N, p.K, p.TransA, p.TransB, p.Bias, p.Act), func(t *testing.T) {
@@ -192,6 +216,13 @@ func TestGemm(t *testing.T) {
 				dst := randF32(r, p.M*p.N)
 				Gemm(p, dst, a, b, bias)
 				assertClose(t, dst, refGemm(p, a, b, bias))
+				if pb := PackGemmB(p, b); pb != nil {
+					pp := p
+					pp.Packed = true
+					dst = randF32(r, p.M*p.N)
+					GemmPacked(pp, dst, a, pb, bias, make([]float32, GemmScratchLen(pp, parallel.Threads())))
+					assertClose(t, dst, refGemm(p, a, b, bias))
+				}
 			})
 		})
 	}
@@ -332,5 +363,25 @@ func TestZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per run, want 0", allocs)
+	}
+}
+
+// TestMaxPoolNaN checks that a NaN input makes its windows' maxima NaN
+// (as PyTorch's max_pool2d), on the vector paths too.
+func TestMaxPoolNaN(t *testing.T) {
+	p := PoolParams{N: 1, C: 1, H: 9, W: 40, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1}
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randF32(r, p.N*p.C*p.H*p.W)
+	x[4*p.W+21] = float32(math.NaN()) // row 4, column 21: windows (2, 10..11)
+	dst := make([]float32, p.OutLen())
+	MaxPool(p, dst, x)
+	_, ow := p.OutHW()
+	for oy := 0; oy < 5; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			want := oy == 2 && (ox == 10 || ox == 11)
+			if got := math.IsNaN(float64(dst[oy*ow+ox])); got != want {
+				t.Errorf("output (%d, %d) NaN = %v, want %v", oy, ox, got, want)
+			}
+		}
 	}
 }

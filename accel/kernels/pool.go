@@ -147,22 +147,69 @@ func (t *poolTask) max2x2(out, in []float32) {
 
 func (t *poolTask) maxPlane(out, in []float32) {
 	p := &t.p
+	if haveAVX2 && p.KH == 3 && p.KW == 3 && p.SH == 2 && p.SW == 2 && p.DH == 1 && p.DW == 1 &&
+		p.PT <= 1 && p.PL == 1 && p.W >= 3 {
+		t.max3x3s2(out, in)
+		return
+	}
+	// Per kernel column: the output columns [lo, hi) whose input column
+	// ox*SW + off lies inside the row (the same for every output row).
+	var spanBuf [8][3]int
+	var spans [][3]int
+	if p.KW <= len(spanBuf) {
+		spans = spanBuf[:p.KW]
+	} else {
+		spans = make([][3]int, p.KW) // windows wider than 8: rare
+	}
+	for kj := range spans {
+		off := kj*p.DW - p.PL
+		lo := 0
+		if off < 0 {
+			lo = (-off + p.SW - 1) / p.SW
+		}
+		hi := t.ow
+		if lim := p.W - 1 - off; lim < 0 {
+			hi = 0
+		} else {
+			hi = min(hi, lim/p.SW+1)
+		}
+		spans[kj] = [3]int{lo, max(lo, hi), off}
+	}
+	ninf := negInf()
 	for oy := 0; oy < t.oh; oy++ {
-		for ox := 0; ox < t.ow; ox++ {
-			m := negInf()
-			for ki := 0; ki < p.KH; ki++ {
-				iy := oy*p.SH - p.PT + ki*p.DH
-				if iy < 0 || iy >= p.H {
+		row := out[oy*t.ow : (oy+1)*t.ow]
+		for i := range row {
+			row[i] = ninf
+		}
+		for ki := 0; ki < p.KH; ki++ {
+			iy := oy*p.SH - p.PT + ki*p.DH
+			if iy < 0 || iy >= p.H {
+				continue
+			}
+			src := in[iy*p.W : (iy+1)*p.W]
+			for _, sp := range spans {
+				lo, hi, off := sp[0], sp[1], sp[2]
+				if lo >= hi {
 					continue
 				}
-				for kj := 0; kj < p.KW; kj++ {
-					ix := ox*p.SW - p.PL + kj*p.DW
-					if ix >= 0 && ix < p.W {
-						m = max(m, in[iy*p.W+ix])
+				d := row[lo:hi]
+				switch p.SW {
+				case 1:
+					s := src[lo+off : hi+off]
+					for i := range d {
+						d[i] = max(d[i], s[i])
+					}
+				case 2:
+					s := src[2*lo+off : 2*(hi-1)+off+1]
+					for i := range d {
+						d[i] = max(d[i], s[2*i])
+					}
+				default:
+					for i := range d {
+						d[i] = max(d[i], src[(lo+i)*p.SW+off])
 					}
 				}
 			}
-			out[oy*t.ow+ox] = m
 		}
 	}
 }
@@ -232,5 +279,58 @@ func (t *gapTask) Run(part, parts int) {
 			s0 += v[i]
 		}
 		t.dst[pl] = (s0 + s1 + s2 + s3) * inv
+	}
+}
+
+// max3x3s2 is maxPlane for a 3x3 window, stride 2, left pad 1 (resnet's
+// first pool): the columns whose window lies inside the row in one pass,
+// the others one by one. A window row in the padding is replaced by one of
+// the window's rows inside the plane (the max is the same).
+func (t *poolTask) max3x3s2(out, in []float32) {
+	p := &t.p
+	W := p.W
+	x1 := min(t.ow, (W-2)/2+1) // columns 1 <= ox < x1 read inside the row
+	var rows [3][]float32
+	for oy := 0; oy < t.oh; oy++ {
+		y0 := 2*oy - p.PT
+		inside := -1
+		for k := 0; k < 3; k++ {
+			if iy := y0 + k; iy >= 0 && iy < p.H {
+				inside = iy
+				break
+			}
+		}
+		row := out[oy*t.ow : (oy+1)*t.ow]
+		if inside < 0 {
+			for i := range row {
+				row[i] = negInf()
+			}
+			continue
+		}
+		for k := 0; k < 3; k++ {
+			iy := y0 + k
+			if iy < 0 || iy >= p.H {
+				iy = inside
+			}
+			rows[k] = in[iy*W : (iy+1)*W]
+		}
+		if x1 > 1 {
+			max3x3s2AVX2(row[1:x1], rows[0][1:], rows[1][1:], rows[2][1:])
+		}
+		for ox := 0; ox < t.ow; ox++ {
+			if ox == 1 && x1 > 1 {
+				ox = x1 - 1
+				continue
+			}
+			m := negInf()
+			for k := 0; k < 3; k++ {
+				for j := 0; j < 3; j++ {
+					if ix := 2*ox - 1 + j; ix >= 0 && ix < W {
+						m = max(m, rows[k][ix])
+					}
+				}
+			}
+			row[ox] = m
+		}
 	}
 }

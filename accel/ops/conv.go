@@ -3,11 +3,13 @@ package ops
 import (
 	"fmt"
 	"hash"
+	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/gannet-ml/gannet/accel/blas"
 	"github.com/gannet-ml/gannet/accel/internal/parallel"
 	"github.com/gannet-ml/gannet/accel/kernels"
 )
@@ -19,6 +21,10 @@ type ConvAttrs struct {
 	Dilations [2]int // 0 means 1
 	Group     int    // 0 means 1
 	Act       kernels.Act
+	// ConstWeights says the weights input holds the same values in every
+	// run (a model's constant): the op then packs them once, on its first
+	// run, for the packed product (kernels.Conv2DPacked).
+	ConstWeights bool
 }
 
 // Conv2DOp is Conv (NCHW) with a fused bias and activation. Inputs: x [N,
@@ -32,6 +38,7 @@ type Conv2DOp struct {
 	out     tensor.Shape
 	hasBias bool
 	name    string
+	packed  atomic.Pointer[packedW]
 }
 
 // Conv2D applies a Conv2DOp to x, w and bias (nil for none).
@@ -45,6 +52,7 @@ func Conv2D(x, w, bias *G.Node, a ConvAttrs) (*G.Node, error) {
 		SH: a.Strides[0], SW: a.Strides[1], PT: a.Pads[0], PL: a.Pads[1], PB: a.Pads[2], PR: a.Pads[3],
 		DH: a.Dilations[0], DW: a.Dilations[1], Group: a.Group, Act: a.Act,
 	}.Norm()
+	p.Packed = a.ConstWeights && p.Group == 1 && blas.PackAvailable()
 	if err := p.Check(); err != nil {
 		return nil, fmt.Errorf("accel %w", err)
 	}
@@ -88,7 +96,16 @@ func (op *Conv2DOp) Hashcode() uint32                               { return has
 func (op *Conv2DOp) String() string                                 { return op.name }
 
 // ScratchLen is the im2col scratch the op wants.
-func (op *Conv2DOp) ScratchLen() int { return kernels.Conv2DScratchLen(op.p, parallel.Threads()) }
+// With packed weights it also covers the unpacked kernel, the fallback.
+func (op *Conv2DOp) ScratchLen() int {
+	n := kernels.Conv2DScratchLen(op.p, parallel.Threads())
+	if op.p.Packed {
+		p := op.p
+		p.Packed = false
+		n = max(n, kernels.Conv2DScratchLen(p, parallel.Threads()))
+	}
+	return n
+}
 
 func (op *Conv2DOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
@@ -115,6 +132,16 @@ func (op *Conv2DOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, err
 	if err != nil {
 		return nil, err
 	}
-	kernels.Conv2D(op.p, dst, x, w, b, op.get(op.ScratchLen()))
+	if op.p.Packed {
+		k := op.p.C / op.p.Group * op.p.KH * op.p.KW
+		key := packKey{kind: 'c', rows: op.p.M, k: k}
+		if pw := packedFor(&op.packed, key, w, func(w []float32) *blas.Packed { return kernels.PackConv2DWeights(op.p, w) }); pw != nil {
+			kernels.Conv2DPacked(op.p, dst, x, w, pw, b, op.get(op.ScratchLen()))
+			return out, nil
+		}
+	}
+	p := op.p
+	p.Packed = false
+	kernels.Conv2D(p, dst, x, w, b, op.get(op.ScratchLen()))
 	return out, nil
 }

@@ -3,11 +3,14 @@ package ops
 import (
 	"fmt"
 	"hash"
+	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/gannet-ml/gannet/accel/blas"
+	"github.com/gannet-ml/gannet/accel/internal/parallel"
 	"github.com/gannet-ml/gannet/accel/kernels"
 )
 
@@ -17,6 +20,10 @@ type GemmAttrs struct {
 	TransA, TransB bool
 	Alpha, Beta    float32
 	Act            kernels.Act
+	// ConstB says B holds the same values in every run (a model's
+	// weights): the op then packs it once, on its first run, for the
+	// packed product (kernels.GemmPacked).
+	ConstB bool
 }
 
 // GemmOp is ONNX Gemm, act(alpha * op(A) op(B) + beta * C), with the bias C
@@ -25,7 +32,9 @@ type GemmAttrs struct {
 // Mul (MatMul) plus the broadcast bias Add and the activation after it.
 type GemmOp struct {
 	base
+	scratch
 	p        kernels.GemmParams
+	packed   atomic.Pointer[packedW]
 	out      tensor.Shape
 	biasDims int // rank of C, -1 for none
 	name     string
@@ -71,6 +80,8 @@ func Gemm(a, b, c *G.Node, at GemmAttrs) (*G.Node, error) {
 	if err := op.p.Check(); err != nil {
 		return nil, fmt.Errorf("accel %w", err)
 	}
+	// One row (batch 1) is a matrix-vector product: faster unpacked.
+	op.p.Packed = at.ConstB && blas.PackAvailable() && op.p.M >= 2
 	op.name = fmt.Sprintf("accel.Gemm%+v", op.p)
 	if c == nil {
 		return G.ApplyOp(op, a, b)
@@ -103,6 +114,9 @@ func (op *GemmOp) WriteHash(h hash.Hash) { writeHash(h, op.name) }
 func (op *GemmOp) Hashcode() uint32      { return hashString(op.name) }
 func (op *GemmOp) String() string        { return op.name }
 
+// ScratchLen is the packed product's scratch (none without packing).
+func (op *GemmOp) ScratchLen() int { return kernels.GemmScratchLen(op.p, parallel.Threads()) }
+
 func (op *GemmOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op *GemmOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -128,6 +142,13 @@ func (op *GemmOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	out, dst, err := output(prealloc, op.out, name)
 	if err != nil {
 		return nil, err
+	}
+	if p.Packed {
+		key := packKey{kind: 'g', rows: p.N, k: p.K, trans: p.TransB}
+		if pb := packedFor(&op.packed, key, b, func(b []float32) *blas.Packed { return kernels.PackGemmB(*p, b) }); pb != nil {
+			kernels.GemmPacked(*p, dst, a, pb, c, op.get(op.ScratchLen()))
+			return out, nil
+		}
 	}
 	kernels.Gemm(*p, dst, a, b, c)
 	return out, nil

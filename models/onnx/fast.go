@@ -138,6 +138,7 @@ func (b *builder) convFast(x, w, bias *value, g *geom, group int) ([]*value, boo
 	}
 	if w.isConst() {
 		f.wc = w.c
+		f.conv.ConstWeights = true
 	}
 	if bias != nil {
 		if f.bias, err = b.tensor(bias, "bias"); err != nil {
@@ -211,7 +212,10 @@ func (b *builder) foldBatchNorm(n *nodeProto, in []*value, eps float32) ([]*valu
 	if err != nil {
 		return nil, false, err
 	}
-	vs, err := b.rebuild(f, func(g *fusable) { g.w, g.bias, g.wc, g.bc = wn, bn, nil, nil })
+	vs, err := b.rebuild(f, func(g *fusable) {
+		g.w, g.bias, g.wc, g.bc = wn, bn, nil, nil
+		g.conv.ConstWeights = true // the folded weights are a constant
+	})
 	return vs, err == nil, err
 }
 
@@ -240,6 +244,7 @@ func (b *builder) gemmFast(A, B, C *value, at aops.GemmAttrs) ([]*value, bool, e
 	if at.Alpha == 0 && at.Beta == 0 {
 		return nil, false, nil
 	}
+	at.ConstB = B.isConst()
 	f := &fusable{kind: fuseGemm, gemm: at}
 	var err error
 	if f.x, err = b.tensor(A, "A"); err != nil {

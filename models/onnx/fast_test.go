@@ -1,8 +1,11 @@
 package onnx
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -135,5 +138,45 @@ func TestRunAllocations(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { _, _, _ = p.Run(1, in) }); a > 4 {
 		t.Errorf("Program.Run: %v allocations per run, want <= 4", a)
+	}
+}
+
+// TestRunAllocationsModels checks that the executor allocates nothing per
+// run on the real models, whose convolutions and products take the packed
+// paths where the CPU has them (the torchvision models when
+// testdata/large holds them).
+func TestRunAllocationsModels(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	check := func(t *testing.T, raw []byte, buckets []int, runs int) {
+		m, err := Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(m, Options{Buckets: buckets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bp := range p.progs {
+			if a := testing.AllocsPerRun(runs, func() { _ = bp.ex.Run() }); a != 0 {
+				t.Errorf("bucket %d: %v allocations per run, want 0", bp.size, a)
+			}
+		}
+	}
+	for _, name := range realModels {
+		t.Run(name, func(t *testing.T) { check(t, modelBytes(t, name), []int{1, 8, 32}, 10) })
+	}
+	for _, name := range []string{"resnet18", "mobilenet_v2"} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(testdataDir, "large", "models", name, "1", "model.onnx"))
+			if errors.Is(err, os.ErrNotExist) {
+				t.Skipf("%s is absent", name)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, raw, []int{1, 8}, 2)
+		})
 	}
 }

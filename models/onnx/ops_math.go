@@ -183,7 +183,7 @@ func opMatMul(b *builder, n *nodeProto, a *attrs, in []*value) ([]*value, error)
 	if err != nil {
 		return nil, err
 	}
-	y, err := aops.Gemm(an, bn, nil, aops.GemmAttrs{Alpha: 1, Beta: 1})
+	y, err := aops.Gemm(an, bn, nil, aops.GemmAttrs{Alpha: 1, Beta: 1, ConstB: B.isConst()})
 	if err != nil {
 		return nil, err
 	}
