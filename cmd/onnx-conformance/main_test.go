@@ -15,17 +15,6 @@ import (
 	"github.com/gannet-ml/gannet/models/onnx"
 )
 
-// childVar makes the test binary act as the harness's child process.
-const childVar = "GANNET_ONNX_CONFORMANCE_CHILD"
-
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(childVar); dir != "" {
-		runChild(dir)
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
 // TestConformanceRatchet runs the whole libonnx-testdata suite, each test
 // in a child process, and fails when fewer tests pass than the committed
 // baseline records, or when any child crashes.
