@@ -3,10 +3,17 @@
 // libzmq sockets are not safe for concurrent use: a Loop creates its socket,
 // uses it and closes it on a single goroutine for the socket's whole life.
 // Other goroutines reach it through Post, which puts a value in a bounded
-// mailbox and, if no wake-up is pending, writes one byte to a pipe. The
-// owner sleeps in poll(2) on that pipe and on the socket's ZMQ_FD, so a
-// wake-up costs one system call and no other socket or goroutine. Handler
-// methods run on the owner goroutine and may call Send; nothing else may.
+// mailbox channel. The owner parks like any goroutine, in a select on the
+// mailbox, a tick timer and a readiness signal for the socket, so a Post is
+// a channel send and the owner usually runs next on the poster's thread.
+//
+// Socket readiness comes from Go's netpoller: the socket's ZMQ_FD (and its
+// monitor's) sit in an epoll set of the loop's own, level-triggered and
+// EPOLLIN only, and that epoll descriptor is registered with the runtime
+// through os.NewFile; a watcher goroutine waits on it and tells the owner.
+// No thread ever blocks in poll(2) holding a P: an earlier design did, and
+// the runtime's sysmon then woke every 20 µs to retake it, which cost a
+// fifth of each process's CPU under load (see watch.go).
 //
 // Post and Close are safe for concurrent use. Close stops the owner (after
 // it has handed every accepted value to Mail), closes the socket and waits.
@@ -20,7 +27,6 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-	"golang.org/x/sys/unix"
 )
 
 // Handler receives a Loop's events, always on the owner goroutine.
@@ -85,17 +91,13 @@ type Loop[M any] struct {
 	endpoint string      // the bound or connected endpoint, resolved
 	linger   time.Duration
 	mail     chan M
-	wakeR    int         // read end of the wake-up pipe (owner goroutine only)
-	wakeW    int         // write end: Post writes a byte when none is pending
-	waking   atomic.Bool // a wake-up byte is pending
 	done     chan struct{}
 	exited   chan struct{} // closed when the owner goroutine returns
 	sendErrs atomic.Uint64
 
-	// mu guards closed. Post holds it shared while it enqueues and wakes the
-	// owner, so once Close has set closed no value can slip into the mailbox
-	// after the owner's last drain, and no wake-up byte is written to a
-	// closed pipe.
+	// mu guards closed. Post holds it shared while it enqueues, so once
+	// Close has set closed no value can slip into the mailbox after the
+	// owner's last drain.
 	mu     sync.RWMutex
 	closed bool
 }
@@ -109,19 +111,9 @@ func Start[M any](cfg Config, h Handler[M]) (*Loop[M], error) {
 	if cfg.Mailbox == 0 {
 		cfg.Mailbox = 1024
 	}
-	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil {
-		return nil, fmt.Errorf("zsock: wake-up pipe: %w", err)
-	}
-	for _, fd := range p {
-		unix.CloseOnExec(fd)
-		unix.SetNonblock(fd, true)
-	}
 	l := &Loop[M]{
 		linger: cfg.CloseLinger,
 		mail:   make(chan M, cfg.Mailbox),
-		wakeR:  p[0],
-		wakeW:  p[1],
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
@@ -147,17 +139,7 @@ func (l *Loop[M]) Post(m M) error {
 		return ErrClosed
 	}
 	l.mail <- m // the owner drains until Close, which waits for this lock
-	l.wake()
 	return nil
-}
-
-// wake makes the owner's poll return, unless a wake-up is already pending.
-// The owner empties the pipe before it clears the flag and drains the
-// mailbox, so a value posted after the drain began always writes a byte.
-func (l *Loop[M]) wake() {
-	if l.waking.CompareAndSwap(false, true) {
-		unix.Write(l.wakeW, []byte{1}) // a full pipe holds a wake-up already
-	}
 }
 
 // Close stops the loop and waits for its goroutine, which first hands every
@@ -172,11 +154,7 @@ func (l *Loop[M]) Close() {
 		return
 	}
 	close(l.done)
-	l.waking.Store(false)
-	l.wake()
 	<-l.exited
-	unix.Close(l.wakeR)
-	unix.Close(l.wakeW)
 }
 
 // Send sends frames as one message. Only Handler methods (the owner
@@ -222,22 +200,37 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		sock.Close()
 	}()
 	l.sock = sock
+	fds := make([]int, 0, 2)
 	zfd, err := sock.GetFd()
 	if err != nil {
 		ready <- err
 		return
 	}
-	fds := []unix.PollFd{{Fd: int32(zfd), Events: unix.POLLIN}, {Fd: int32(l.wakeR), Events: unix.POLLIN}}
+	fds = append(fds, zfd)
 	if mon != nil { // the PAIR end of the socket's monitor, also ours
 		defer mon.Close() // before the socket closes: its last events are not needed
-		mfd, _ := mon.GetFd()
-		fds = append(fds, unix.PollFd{Fd: int32(mfd), Events: unix.POLLIN})
+		mfd, err := mon.GetFd()
+		if err != nil {
+			ready <- err
+			return
+		}
+		fds = append(fds, mfd)
 	}
+	w, err := newWatcher(fds)
+	if err != nil {
+		ready <- fmt.Errorf("zsock: %w", err)
+		return
+	}
+	defer w.stop() // before the socket closes
 	ready <- nil
 
-	var drain [64]byte
+	var tick <-chan time.Time // nil without ticks: never ready
+	var timer *time.Timer
 	var nextTick time.Time
 	if cfg.Tick > 0 {
+		timer = time.NewTimer(cfg.Tick)
+		defer timer.Stop()
+		tick = timer.C
 		nextTick = time.Now().Add(cfg.Tick)
 	}
 	for {
@@ -253,14 +246,6 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 				events.Event(e, addr)
 			}
 		}
-		// Empty the pipe, then clear the flag, then drain: a Post that
-		// finds the flag clear writes a byte this poll will see.
-		for {
-			if n, _ := unix.Read(l.wakeR, drain[:]); n <= 0 {
-				break
-			}
-		}
-		l.waking.Store(false)
 		select {
 		case <-l.done:
 			// Close has made Post fail: this drain is the last.
@@ -273,6 +258,7 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 			if now := time.Now(); !now.Before(nextTick) {
 				h.Tick(now)
 				nextTick = now.Add(cfg.Tick)
+				timer.Reset(cfg.Tick)
 			}
 		}
 		// Sends may have changed the socket's events: check before sleeping.
@@ -284,13 +270,15 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 				continue
 			}
 		}
-		timeout := -1
-		if cfg.Tick > 0 {
-			// poll(2) counts whole milliseconds: round up, never spin.
-			timeout = int((max(time.Until(nextTick), 0) + time.Millisecond - 1) / time.Millisecond)
-		}
-		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
-			time.Sleep(time.Millisecond) // not expected; never spin
+		// libzmq has seen every command: the watcher may look again.
+		w.rearm()
+		select {
+		case m := <-l.mail:
+			h.Mail(m)
+		case <-w.ready:
+			w.fired()
+		case <-tick:
+		case <-l.done:
 		}
 	}
 }
