@@ -54,6 +54,10 @@ type cluster struct {
 	starting  []time.Time // ready times
 	actions   int
 	log       []Decision
+	// counted: run also gives Input.Arrivals, the integral of the rate
+	// (a Poisson count's mean).
+	counted  bool
+	arrivals float64
 }
 
 func (c *cluster) step(now time.Time, in Input) Decision {
@@ -94,6 +98,10 @@ func (c *cluster) run(dur time.Duration, rate func(time.Duration) float64) {
 	for el := time.Duration(0); el < dur; el += DefaultInterval {
 		r := rate(el)
 		in := Input{Rate: r, SLO: 50 * time.Millisecond, Capacity: capacity, Min: 1, Max: 50}
+		if c.counted { // the arrivals before el
+			in.Arrivals = 1 + uint64(c.arrivals)
+			c.arrivals += r * DefaultInterval.Seconds()
+		}
 		if r > float64(c.ready)*capacity { // overloaded: misses this interval
 			in.Misses = int(r/4) - c.ready*int(capacity/4)
 			in.QueueDelay = 50 * time.Millisecond
@@ -129,10 +137,11 @@ func TestSquareWaveNoFlapping(t *testing.T) {
 }
 
 func TestSquareWaveShortLullsHeld(t *testing.T) {
-	// 10 s lulls are shorter than the down window: no action after the first rise.
+	// Lulls shorter than the down window: no action after the first rise.
+	half := DefaultDownWindow - time.Second
 	c := &cluster{coldStart: 2 * time.Second, ready: 6}
 	c.run(5*time.Minute, func(el time.Duration) float64 {
-		if (el/(10*time.Second))%2 == 0 {
+		if (el/half)%2 == 0 {
 			return 500
 		}
 		return 100
@@ -174,6 +183,102 @@ func TestStepFastUp(t *testing.T) {
 	}
 	if enough < 0 || enough > 2*time.Second {
 		t.Errorf("asked for 8 replicas %v after the step, want within 2 s", enough)
+	}
+}
+
+// TestStepSurge: with arrival counts, a step from 100/s to 800/s is
+// acted on in the interval that sees it, in full, although the rate
+// estimate (a 1 s window) has not caught up.
+func TestStepSurge(t *testing.T) {
+	at := 30 * time.Second
+	c := &cluster{coldStart: 2 * time.Second, ready: 2, counted: true}
+	c.run(40*time.Second, func(el time.Duration) float64 {
+		if el < at {
+			return 100
+		}
+		return 800
+	})
+	// The count at `at` is the last before the step; at+250ms sees 250 ms
+	// of it.
+	d := c.log[(at+DefaultInterval)/DefaultInterval]
+	if d.Reason != ReasonSurge || d.Replicas < 8 {
+		t.Errorf("one interval after the step: %d (%s), want >= 8 (%s)", d.Replicas, d.Reason, ReasonSurge)
+	}
+	// A second later the 1 s count's bound, 800 - 3 sqrt(800) = 715/s,
+	// needs 9; nothing changes after that.
+	for i, d := range c.log[(at+time.Second)/DefaultInterval:] {
+		if d.Replicas != 9 {
+			t.Errorf("%v after the step: %d (%s), want 9", time.Second+time.Duration(i)*DefaultInterval, d.Replicas, d.Reason)
+			break
+		}
+	}
+}
+
+// TestDecideCounts: decisions from arrival counts (Input.Arrivals) over
+// the calls so far.
+func TestDecideCounts(t *testing.T) {
+	ms := time.Millisecond
+	type call struct {
+		at       time.Duration // since t0
+		arrivals uint64
+	}
+	base := Input{SLO: 50 * ms, Capacity: 100, Min: 1, Max: 10}
+	for _, tc := range []struct {
+		name   string
+		calls  []call // earlier calls; the last one is decided with in
+		in     func(*Input)
+		want   int
+		reason string
+	}{
+		// 150/s for 750 ms, then 800/s: the 250 ms count, 200, could come
+		// from (200 - 3 sqrt(200)) / 0.25 s = 630/s at least: 8 replicas.
+		{"surge", []call{{0, 1000}, {750 * ms, 1112}, {time.Second, 1312}},
+			func(in *Input) { in.Rate, in.Ready = 150, 2 }, 8, ReasonSurge},
+		// 330 in the last second and 115 in its last 250 ms (460/s, which
+		// Rate alone would size 6 replicas for): within 3 sigmas of 4's
+		// 340/s, it is noise.
+		{"noise does not scale up", []call{{0, 1000}, {750 * ms, 1215}, {time.Second, 1330}},
+			func(in *Input) { in.Rate, in.Ready = 460, 4 }, 4, ReasonHold},
+		{"steady count: Rate is not used", []call{{0, 1000}, {time.Second, 1150}},
+			func(in *Input) { in.Rate, in.Ready = 350, 2 }, 2, ReasonHold},
+		{"one count: Rate until a window is counted", []call{{0, 1150}},
+			func(in *Input) { in.Rate, in.Ready = 350, 2 }, 5, ReasonCapacity},
+		{"count went back (source restarted): Rate", []call{{0, 5000}, {time.Second, 150}},
+			func(in *Input) { in.Rate, in.Ready = 350, 2 }, 5, ReasonCapacity},
+		{"from zero: Rate, not discounted", []call{{0, 1000}, {time.Second, 1010}},
+			func(in *Input) { in.Rate, in.Ready, in.Min, in.QueueLen = 250, 0, 0, 5 }, 3, ReasonFromZero},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var st State
+			var d Decision
+			for _, c := range tc.calls {
+				in := base
+				in.Now, in.Arrivals = t0.Add(c.at), c.arrivals
+				tc.in(&in)
+				d, st = Decide(Config{}, st, in)
+			}
+			if d.Replicas != tc.want || d.Reason != tc.reason {
+				t.Errorf("Decide = %d (%s), want %d (%s)", d.Replicas, d.Reason, tc.want, tc.reason)
+			}
+		})
+	}
+}
+
+// TestCountedLoadScalesDown: the load for scaling down is the arrivals
+// counted over RateWindow, not a Rate that lags.
+func TestCountedLoadScalesDown(t *testing.T) {
+	var st State
+	var d Decision
+	n := uint64(1)
+	for el := time.Duration(0); el < time.Minute; el += DefaultInterval {
+		n += 30 // 120/s: 2 replicas at 75% of 100/s
+		d, st = Decide(Config{}, st, Input{Now: t0.Add(el), Rate: 300, Arrivals: n, SLO: 50 * time.Millisecond, Capacity: 100, Min: 1, Max: 10, Ready: 4})
+		if d.Replicas != 4 {
+			break
+		}
+	}
+	if d.Replicas != 3 || d.Reason != ReasonDown {
+		t.Errorf("4 replicas at a counted 120/s: %d (%s), want 3 (%s)", d.Replicas, d.Reason, ReasonDown)
 	}
 }
 
@@ -337,6 +442,9 @@ func TestConfigValidate(t *testing.T) {
 		{Config{TargetUtilization: 0.5, DownUtilization: 0.6}, false},
 		{Config{DownWindow: 10 * time.Minute}, false},
 		{Config{DownStep: -1}, false},
+		{Config{Sigmas: -1}, false},
+		{Config{RateWindow: time.Second, SurgeWindow: 2 * time.Second}, false},
+		{Config{RateWindow: 2 * time.Second, SurgeWindow: 500 * time.Millisecond}, true},
 	} {
 		if err := tc.c.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: Validate() = %v, want ok %v", tc.c, err, tc.ok)

@@ -3,9 +3,10 @@
 // It owns:
 //
 //   - [Decide], Gannet's pure decision function: from one model's metrics
-//     (arrival rate, queue, queueing delay, SLO misses, ready and starting
-//     replicas, per-replica capacity) and the decision state carried from
-//     the previous call, it returns the desired replica count and a reason.
+//     (arrival rate and count, queue, queueing delay, SLO misses, ready
+//     and starting replicas, per-replica capacity) and the decision state
+//     carried from the previous call, it returns the desired replica count
+//     and a reason.
 //   - [Capacity], the per-replica throughput at the SLO-feasible batch size
 //     of a latency profile.
 //   - [RayDecide] and [KPADecide], re-implementations of Ray Serve's default

@@ -6,11 +6,16 @@
 // by the real batching policy (batching.SLOPolicy, a pure function of a
 // batching.View), with each request's deadline at arrival + SLO; requests
 // that can no longer meet their deadline are shed and count as SLO misses.
-// Replicas become ready a cold-start time after they are asked for, and
-// leave after their batch in flight (drain). An autoscaling policy
-// (Gannet's autoscale.Decide, or the Ray Serve and Knative KPA
-// re-implementations) decides the replica count at its own interval from
-// the simulated metrics.
+// Replicas become ready a cold-start time after they are asked for, or
+// a warm-start time when a parked worker of the warm pool (Config.
+// WarmWorkers, as `gannet serve --warm-workers`) is assigned, and leave
+// after their batch in flight (drain). An autoscaling policy (Gannet's
+// autoscale.Decide, or the Ray Serve and Knative KPA re-implementations)
+// decides the replica count at its own interval from the simulated
+// metrics; Gannet's inputs are those `gannet serve`'s source gives it
+// (the queue's decayed rate estimate, the rate over its last two
+// decisions, the arrival counter). The warm pool is the cluster's, so it
+// serves every policy alike.
 //
 // It owns the traces and their file format, the simulated cluster, the
 // policy adapters, the oracle, and the results and plot. It imports

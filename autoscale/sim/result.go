@@ -20,6 +20,9 @@ type Result struct {
 	// ReplicaSeconds integrates the replicas that exist (starting, ready
 	// or draining) over the trace.
 	ReplicaSeconds float64
+	// WarmSeconds integrates the warm pool's workers (Config.WarmWorkers),
+	// which are no replica of the model.
+	WarmSeconds float64
 	// OracleReplicaSeconds integrates, at every 10 ms, the fewest
 	// replicas whose capacity at the SLO-feasible batch covers the trace's
 	// rate (at least Min), ignoring cold start: a lower bound.

@@ -29,6 +29,16 @@ type Config struct {
 	// predicts with batches of the SLO-feasible size (an alternative the
 	// simulator evaluates).
 	Admission Admission
+	// WarmWorkers is the warm pool of `gannet serve --warm-workers` (whose
+	// default is 1; here 0 means none): worker processes started without
+	// a model and parked. A replica asked for takes the oldest parked one,
+	// when there is one, and is ready WarmStart later instead of
+	// ColdStart; the pool is refilled as the local process provisioner
+	// does it, a process started PoolRefillDelay after the take and
+	// parked ColdStart later. Pool workers are no replica: they count in
+	// Result.WarmSeconds, not in ReplicaSeconds.
+	WarmWorkers int
+	WarmStart   time.Duration // a parked worker's LOAD of the model (50 ms)
 }
 
 // Admission selects the model of refusal at arrival.
@@ -53,6 +63,11 @@ const (
 	DefaultMaxBatch  = 32
 	DefaultColdStart = 2 * time.Second
 	DefaultMax       = 32
+	DefaultWarmStart = 50 * time.Millisecond
+	// PoolRefillDelay is the local process provisioner's wait after the
+	// warm pool is taken from before it starts a worker to refill it
+	// (poolRefillDelay in cmd/gannet).
+	PoolRefillDelay = 250 * time.Millisecond
 )
 
 // sampleEvery is how often metrics are sampled (the baselines' windows).
@@ -81,6 +96,9 @@ func (c Config) WithDefaults() Config {
 	if c.Admission == "" {
 		c.Admission = AdmitQueue
 	}
+	if c.WarmStart == 0 {
+		c.WarmStart = DefaultWarmStart
+	}
 	return c
 }
 
@@ -95,6 +113,8 @@ func (c Config) Validate() error {
 		return errors.New("sim: need max batch >= 1 and 0 <= min <= max, max >= 1")
 	case c.Cores < 0:
 		return errors.New("sim: negative cores")
+	case c.WarmWorkers < 0 || c.WarmStart < 0:
+		return errors.New("sim: negative warm pool")
 	case c.Admission != AdmitQueue && c.Admission != AdmitSLOBatch:
 		return errors.New("sim: admission must be queue or slo-batch")
 	}
@@ -172,6 +192,12 @@ type Metrics struct {
 	Ongoing    int           // requests waiting or in a running batch
 	Capacity   float64       // per-replica capacity at the SLO-feasible batch, with the current contention
 	Min, Max   int
+	// Arrivals counts the requests that arrived so far (refused ones
+	// too), as batching.QueueStats.Arrivals does.
+	Arrivals uint64
+	// RateEWMA is the arrival rate as batching.Queue estimates it: an
+	// exponentially decayed count of arrivals with a 1 s time constant.
+	RateEWMA float64
 }
 
 // request is one simulated request: arrival and deadline, ns since start.
@@ -185,6 +211,10 @@ type replica struct {
 	waited    bool
 	leaving   bool // drain: leaves when its batch ends
 }
+
+// warmWorker is a worker of the warm pool: in the pool from since
+// (its process asked for), parked (assignable at once) from parked.
+type warmWorker struct{ since, parked time.Duration }
 
 // epoch is virtual time 0 as a time.Time.
 var epoch = time.Unix(1_000_000_000, 0)
@@ -205,6 +235,11 @@ type run struct {
 	sinceDecideDelay time.Duration
 	running          int // rows in running batches
 
+	pool     []warmWorker // the warm pool, oldest first
+	arrivals uint64       // requests arrived so far
+	ewma     float64      // decayed arrival count (batching.Queue's rate estimate)
+	ewmaAt   time.Duration
+
 	res   *Result
 	lastT time.Duration
 }
@@ -222,6 +257,9 @@ func Run(cfg Config, p Policy) (*Result, error) {
 	n0 := orc.replicas(cfg.Trace.Rate(0), cfg.Min)
 	for range n0 {
 		r.reps = append(r.reps, &replica{})
+	}
+	for range cfg.WarmWorkers {
+		r.pool = append(r.pool, warmWorker{})
 	}
 	arr := newArrivals(cfg.Trace, cfg.Seed)
 	nextArr, more := arr.next()
@@ -262,9 +300,14 @@ func Run(cfg Config, p Policy) (*Result, error) {
 	return r.res, nil
 }
 
-// advance integrates replica-seconds up to t.
+// advance integrates replica-seconds (and the warm pool's seconds) up to t.
 func (r *run) advance(t time.Duration) {
 	r.res.ReplicaSeconds += float64(len(r.reps)) * (t - r.lastT).Seconds()
+	for _, w := range r.pool {
+		if w.since < t {
+			r.res.WarmSeconds += (t - max(w.since, r.lastT)).Seconds()
+		}
+	}
 	r.lastT, r.now = t, t
 }
 
@@ -299,6 +342,8 @@ func (r *run) replicaEvents() {
 // does with ErrWouldMiss).
 func (r *run) arrive(t time.Duration) {
 	r.rateWin[(t/sampleEvery)%10]++
+	r.arrivals++
+	r.ewma, r.ewmaAt = r.decayed(t)+1, t
 	r.res.Requests++
 	r.res.Series[min(int(t/time.Second), len(r.res.Series)-1)].Arrivals++
 	q := request{arr: t, dl: t + r.cfg.SLO}
@@ -339,19 +384,30 @@ func (r *run) predictWait() time.Duration {
 	return wait
 }
 
-// bucketRate clears the rate bucket about to be reused (called every
-// sampleEvery, at its start).
+// rateTau is batching.Queue's time constant of its rate estimate.
+const rateTau = time.Second
+
+// decayed is the decayed arrival count at t (>= the last arrival).
+func (r *run) decayed(t time.Duration) float64 {
+	return r.ewma * math.Exp(-float64(t-r.ewmaAt)/float64(rateTau))
+}
+
+// bucketRate starts the rate bucket of the sampleEvery beginning now
+// (called every sampleEvery, at its start).
 func (r *run) bucketRate() {
-	r.rateIdx = int64(r.now/sampleEvery) + 1
+	r.rateIdx = int64(r.now / sampleEvery)
 	r.rateWin[r.rateIdx%10] = 0
 }
 
+// rate is the arrivals of the last second over that second: the nine
+// buckets before the current one and the current one's part so far
+// (early on, the time since the start).
 func (r *run) rate() float64 {
 	n := 0
 	for _, c := range r.rateWin {
 		n += c
 	}
-	window := min(r.now+sampleEvery, time.Second) // the current bucket is partial; early on the window is short
+	window := min(r.now, 9*sampleEvery+r.now-time.Duration(r.rateIdx)*sampleEvery)
 	return float64(n) / max(window, sampleEvery).Seconds()
 }
 
@@ -390,6 +446,7 @@ func (r *run) metrics() Metrics {
 		Now: epoch.Add(r.now), Rate: r.rate(), QueueLen: len(r.queue) - r.head, QueueDelay: delay,
 		Misses: r.sinceDecideMiss, Ready: ready, Starting: starting, Ongoing: len(r.queue) - r.head + r.running,
 		Capacity: capacity, Min: r.cfg.Min, Max: r.cfg.Max,
+		Arrivals: r.arrivals, RateEWMA: r.decayed(r.now) / rateTau.Seconds(),
 	}
 }
 
@@ -417,7 +474,7 @@ func (r *run) scaleTo(n, cur int) {
 		}
 	}
 	for ; cur < n; cur++ {
-		r.reps = append(r.reps, &replica{readyAt: r.now + r.cfg.ColdStart})
+		r.reps = append(r.reps, &replica{readyAt: r.takeWarm()})
 	}
 	if cur <= n {
 		return
@@ -439,6 +496,24 @@ func (r *run) scaleTo(n, cur int) {
 	remove(func(rp *replica) bool { return rp.rows == 0 })
 	remove(func(rp *replica) bool { return true })
 	r.reps = slices.DeleteFunc(r.reps, func(rp *replica) bool { return rp.leaving && (rp.rows == 0 || rp.readyAt > r.now) })
+}
+
+// takeWarm returns when a replica asked for now is ready: from the
+// oldest worker of the warm pool, as procProvisioner.takeWarmLocked does
+// (one still starting is taken too: it loads the model once parked), and
+// the pool is refilled by a process started PoolRefillDelay later; or,
+// when the pool is empty, from a worker process started now.
+func (r *run) takeWarm() time.Duration {
+	for i, w := range r.pool {
+		if w.since > r.now {
+			continue // the refill's process is not started yet
+		}
+		r.pool = slices.Delete(r.pool, i, i+1)
+		since := r.now + PoolRefillDelay
+		r.pool = append(r.pool, warmWorker{since: since, parked: since + r.cfg.ColdStart})
+		return max(w.parked, r.now) + r.cfg.WarmStart
+	}
+	return r.now + r.cfg.ColdStart
 }
 
 // shed drops the requests at the head that cannot meet their deadline
@@ -504,7 +579,7 @@ func (r *run) offer(rp *replica, f func(int) time.Duration) bool {
 		r.items = append(r.items, batching.Item{Rows: 1, Deadline: epoch.Add(q.dl), Enqueued: epoch.Add(q.arr)})
 	}
 	v := batching.View{Now: epoch.Add(r.now), Items: r.items, MaxBatch: r.cfg.MaxBatch, Predict: f,
-		Rate: r.rate(), Replicas: max(ready, 1), Waited: rp.waited}
+		Rate: r.decayed(r.now) / rateTau.Seconds(), Replicas: max(ready, 1), Waited: rp.waited}
 	d := batching.SLOPolicy{}.Decide(&v)
 	if d.Take == 0 {
 		rp.wakeAt, rp.waited = max(d.WaitUntil.Sub(epoch), r.now+time.Microsecond), true

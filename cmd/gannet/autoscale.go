@@ -75,9 +75,10 @@ func (m *scaledModel) windowRate(now time.Time, n uint64) float64 {
 }
 
 // queueSource is the controller's autoscale.Source: per model, the
-// queue's arrival rate, length, oldest wait and misses since the last
-// call; the dispatcher's ready replicas; the provisioner's starting ones;
-// and a replica's capacity from the model's latency profile.
+// queue's arrival rate and arrival count, length, oldest wait and misses
+// since the last call; the dispatcher's ready replicas; the provisioner's
+// starting ones; and a replica's capacity from the model's latency
+// profile.
 type queueSource struct {
 	models []*scaledModel
 	disp   *dispatch.Dispatcher
@@ -100,7 +101,7 @@ func (s *queueSource) Inputs(now time.Time) ([]autoscale.ModelInput, error) {
 			st.Rate = 0
 		}
 		out = append(out, autoscale.ModelInput{Model: m.name, Input: autoscale.Input{
-			Now: now, Rate: st.Rate, QueueLen: st.Len, QueueDelay: st.OldestWait, Misses: int(misses),
+			Now: now, Rate: st.Rate, Arrivals: st.Arrivals, QueueLen: st.Len, QueueDelay: st.OldestWait, Misses: int(misses),
 			SLO: m.slo, Ready: s.disp.Replicas(m.name), Starting: s.prov.Starting(m.name),
 			Capacity: capacity, Min: m.min, Max: m.max,
 		}})

@@ -82,6 +82,8 @@ the SLO-feasible batch size.
 	fl.DurationVar(&f.cfg.ColdStart, "cold-start", sim.DefaultColdStart, "time from a replica asked for to ready")
 	fl.IntVar(&f.cfg.Min, "min", 1, "min replicas (0 allows scale to zero)")
 	fl.IntVar(&f.cfg.Max, "max", sim.DefaultMax, "max replicas")
+	fl.IntVar(&f.cfg.WarmWorkers, "warm-workers", 1, "warm pool: parked workers a replica asked for is taken from, ready --warm-start later (serve's --warm-workers; 0: none)")
+	fl.DurationVar(&f.cfg.WarmStart, "warm-start", sim.DefaultWarmStart, "time from a parked worker assigned to ready (its model's LOAD)")
 	fl.IntVar(&f.cfg.Cores, "cores", 0, "model CPU contention: with n > cores replicas, batches take n/cores longer (0: none)")
 	fl.StringVar(&f.admission, "admission", string(sim.AdmitQueue), "refusal at arrival: queue (batching's prediction) or slo-batch (batches of the SLO-feasible size)")
 	fl.StringVar(&f.policies, "policies", "gannet,ray,kpa", "policies to compare")
@@ -108,6 +110,7 @@ the SLO-feasible batch size.
 type simPolicyJSON struct {
 	SLOAttainment        float64        `json:"slo_attainment"`
 	ReplicaSeconds       float64        `json:"replica_seconds"`
+	WarmSeconds          float64        `json:"warm_pool_seconds"`
 	OracleReplicaSeconds float64        `json:"oracle_replica_seconds"`
 	Ratio                float64        `json:"replica_seconds_ratio"`
 	ScalingActions       int            `json:"scaling_actions"`
@@ -131,6 +134,7 @@ type simJSON struct {
 	CapacityRPS float64                  `json:"capacity_rps"`
 	Batch       int                      `json:"slo_batch"`
 	Admission   string                   `json:"admission"`
+	WarmWorkers int                      `json:"warm_workers"`
 	Seed        uint64                   `json:"seed"`
 	Traces      []simTraceJSON           `json:"traces"`
 	Policies    map[string]simPolicyJSON `json:"policies,omitempty"` // the only trace's, when one
@@ -164,9 +168,9 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 	if f.traces == "all" {
 		names = []string{"step", "ramp", "square", "bursts"}
 	}
-	out := simJSON{SLOMS: simMS(cfg.SLO), CapacityRPS: capacity, Batch: batch, Admission: string(cfg.Admission), Seed: cfg.Seed}
-	fmt.Fprintf(stdout, "capacity %.0f requests/s per replica at batch %d (latency %v + %v x batch, SLO %v, budget SLO/2); cold start %v; admission %s\n",
-		capacity, batch, cfg.Base, cfg.PerItem, cfg.SLO, cfg.ColdStart, cfg.Admission)
+	out := simJSON{SLOMS: simMS(cfg.SLO), CapacityRPS: capacity, Batch: batch, Admission: string(cfg.Admission), WarmWorkers: cfg.WarmWorkers, Seed: cfg.Seed}
+	fmt.Fprintf(stdout, "capacity %.0f requests/s per replica at batch %d (latency %v + %v x batch, SLO %v, budget SLO/2); cold start %v; warm pool %d (ready in %v, not counted in replica-s); admission %s\n",
+		capacity, batch, cfg.Base, cfg.PerItem, cfg.SLO, cfg.ColdStart, cfg.WarmWorkers, cfg.WarmStart, cfg.Admission)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "trace\tpolicy\tSLO attainment\treplica-s\toracle replica-s\tratio\tactions\tshed\tlate\tp99 ms\tmean batch\t")
 	for _, name := range names {
@@ -188,7 +192,7 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 			}
 			results = append(results, r)
 			pj := simPolicyJSON{
-				SLOAttainment: r.SLOAttainment, ReplicaSeconds: r.ReplicaSeconds, OracleReplicaSeconds: r.OracleReplicaSeconds,
+				SLOAttainment: r.SLOAttainment, ReplicaSeconds: r.ReplicaSeconds, WarmSeconds: r.WarmSeconds, OracleReplicaSeconds: r.OracleReplicaSeconds,
 				Ratio: r.Ratio(), ScalingActions: r.ScalingActions, Requests: r.Requests, Missed: r.Missed, Shed: r.Shed, Late: r.Late,
 				P99MS: simMS(r.P99), MeanBatch: float64(r.BatchRows) / math.Max(1, float64(r.Batches)),
 			}

@@ -73,10 +73,10 @@ func TestSimulateTraceFile(t *testing.T) {
 	if err := simulate([]string{"--trace", file, "--policies", "gannet", "--json"}, &stdout, &stderr); err != nil {
 		t.Fatalf("simulate: %v", err)
 	}
-	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) {
-		t.Errorf("output does not name the trace file:\n%s", stdout.String())
+	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) || !strings.Contains(stdout.String(), `"warm_workers":1`) {
+		t.Errorf("output does not name the trace file or the warm pool (1 by default):\n%s", stdout.String())
 	}
-	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"extra"}} {
+	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"extra"}} {
 		if err := simulate(bad, &stdout, &stderr); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
