@@ -208,7 +208,16 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 	}
 	fds = append(fds, zfd)
 	if mon != nil { // the PAIR end of the socket's monitor, also ours
-		defer mon.Close() // before the socket closes: its last events are not needed
+		// Before the socket closes, and in this order: stop the monitor,
+		// then close our end of it. libzmq sends monitor events without
+		// ZMQ_DONTWAIT, often from its I/O thread: an event for a monitor
+		// whose reading end is gone (say EVENT_CONNECTED, when a connection
+		// completes just after Close) blocks that thread for ever, and with
+		// it every socket of the context.
+		defer func() {
+			sock.Monitor("", 0)
+			mon.Close()
+		}()
 		mfd, err := mon.GetFd()
 		if err != nil {
 			ready <- err

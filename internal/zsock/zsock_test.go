@@ -250,3 +250,41 @@ type counterless struct{}
 func (counterless) Recv([][]byte)  {}
 func (counterless) Mail(struct{})  {}
 func (counterless) Tick(time.Time) {}
+
+// TestClosedMonitorDoesNotStallTheContext closes monitored loops while
+// their connections are being made, then checks that sockets of the same
+// (default) context still talk: a monitor event sent to a monitor whose
+// reading end was closed first blocked libzmq's I/O thread for ever.
+func TestClosedMonitorDoesNotStallTheContext(t *testing.T) {
+	router := &echoRouter{}
+	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.l = rl
+	defer rl.Close()
+	for i := range 40 {
+		w := &watcher{events: make(chan zmq.Event, 8)}
+		l, err := Start[struct{}](Config{Type: zmq.DEALER, Connect: rl.Endpoint(), Monitor: zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED}, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			time.Sleep(time.Duration(i) * 50 * time.Microsecond) // close at various points of the handshake
+		}
+		l.Close()
+	}
+	d := &dealer{got: make(chan string, 1)}
+	dl, err := Start[string](Config{Type: zmq.DEALER, Connect: rl.Endpoint()}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.l = dl
+	defer dl.Close()
+	dl.Post("ping")
+	select {
+	case <-d.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no echo within 10 s: the context's I/O thread is stuck")
+	}
+}
