@@ -16,7 +16,13 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+
+	"github.com/gannet-ml/gannet/internal/cmalloc"
 )
+
+// mallocArenas bounds glibc's malloc arenas in the long-running commands
+// (see internal/cmalloc): the soak test's frontend otherwise grew a dozen.
+const mallocArenas = 2
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -29,8 +35,10 @@ func main() {
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
+		cmalloc.LimitArenas(mallocArenas)
 		err = serveCmd(args)
 	case "worker":
+		cmalloc.LimitArenas(mallocArenas)
 		err = workerCmd(args)
 	case "keygen":
 		err = keygenCmd(args)
