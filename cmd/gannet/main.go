@@ -17,12 +17,10 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/gannet-ml/gannet/internal/cmalloc"
+	// glibc malloc capped at 2 arenas from process start (the soak test's
+	// frontend otherwise gathered a dozen, holding ~10 MiB).
+	_ "github.com/gannet-ml/gannet/internal/cmalloc"
 )
-
-// mallocArenas bounds glibc's malloc arenas in the long-running commands
-// (see internal/cmalloc): the soak test's frontend otherwise grew a dozen.
-const mallocArenas = 2
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -35,10 +33,8 @@ func main() {
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
-		cmalloc.LimitArenas(mallocArenas)
 		err = serveCmd(args)
 	case "worker":
-		cmalloc.LimitArenas(mallocArenas)
 		err = workerCmd(args)
 	case "keygen":
 		err = keygenCmd(args)

@@ -1,6 +1,4 @@
 //go:build !linux || !cgo
 
+// Package cmalloc caps glibc's malloc arenas; without glibc it does nothing.
 package cmalloc
-
-// LimitArenas does nothing without glibc.
-func LimitArenas(n int) {}
