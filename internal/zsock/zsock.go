@@ -234,14 +234,20 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 	defer w.stop() // before the socket closes
 	ready <- nil
 
+	// The timer wakes the owner at nextTick. It is armed whenever the owner
+	// parks: a wake-up from it that finds the tick not yet due (the timer
+	// and the clock read apart) arms it again for the rest, so that ticks
+	// never stop on a socket that has gone quiet.
 	var tick <-chan time.Time // nil without ticks: never ready
 	var timer *time.Timer
 	var nextTick time.Time
+	armed := false
 	if cfg.Tick > 0 {
+		nextTick = clock().Add(cfg.Tick)
 		timer = time.NewTimer(cfg.Tick)
 		defer timer.Stop()
 		tick = timer.C
-		nextTick = time.Now().Add(cfg.Tick)
+		armed = true
 	}
 	for {
 		// ZMQ_FD is edge-triggered: it says "events may have changed", so
@@ -265,10 +271,14 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		}
 		l.drainMail(h, cap(l.mail))
 		if cfg.Tick > 0 {
-			if now := time.Now(); !now.Before(nextTick) {
+			if now := clock(); !now.Before(nextTick) {
 				h.Tick(now)
 				nextTick = now.Add(cfg.Tick)
 				timer.Reset(cfg.Tick)
+				armed = true
+			} else if !armed {
+				timer.Reset(nextTick.Sub(now))
+				armed = true
 			}
 		}
 		// Sends may have changed the socket's events: check before sleeping.
@@ -288,10 +298,14 @@ func (l *Loop[M]) run(cfg Config, h Handler[M], ready chan<- error) {
 		case <-w.ready:
 			w.fired()
 		case <-tick:
+			armed = false
 		case <-l.done:
 		}
 	}
 }
+
+// clock reads the time for ticks; tests skew it.
+var clock = time.Now
 
 var monitorSeq atomic.Uint64
 

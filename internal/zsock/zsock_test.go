@@ -288,3 +288,46 @@ func TestClosedMonitorDoesNotStallTheContext(t *testing.T) {
 		t.Fatal("no echo within 10 s: the context's I/O thread is stuck")
 	}
 }
+
+// tickCounter counts ticks.
+type tickCounter struct{ ticks chan struct{} }
+
+func (c *tickCounter) Recv([][]byte) {}
+func (c *tickCounter) Mail(struct{}) {}
+func (c *tickCounter) Tick(time.Time) {
+	select {
+	case c.ticks <- struct{}{}:
+	default:
+	}
+}
+
+// TestTicksGoOnWhenTheTimerFiresEarly: the tick timer and the clock that
+// says when a tick is due are read apart (a goroutine preempted between
+// the two), so the timer can wake the owner before the tick is due. On a
+// quiet socket nothing else wakes it: the dispatcher's heartbeats and
+// liveness checks stopped for good in one CI run (a silent worker was
+// never removed). Skewing the first clock reading forward makes that
+// window certain.
+func TestTicksGoOnWhenTheTimerFiresEarly(t *testing.T) {
+	const tick = 10 * time.Millisecond
+	var once sync.Once
+	clock = func() time.Time {
+		skew := time.Duration(0)
+		once.Do(func() { skew = 3 * tick })
+		return time.Now().Add(skew)
+	}
+	t.Cleanup(func() { clock = time.Now })
+	c := &tickCounter{ticks: make(chan struct{}, 1)}
+	l, err := Start[struct{}](Config{Type: zmq.DEALER, Connect: "tcp://127.0.0.1:1", Tick: tick}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 5 {
+		select {
+		case <-c.ticks:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("ticks stopped after %d on a quiet socket", i)
+		}
+	}
+}
