@@ -8,42 +8,15 @@ import (
 
 // Gannet is Gannet's policy: autoscale.Decide every Interval (250 ms),
 // with the inputs `gannet serve`'s source gives it (cmd/gannet's
-// queueSource): the arrival rate is the larger of the queue's decayed
-// estimate (1 s time constant) and the rate over the last two decisions,
-// and below 0.1/s it is 0; Arrivals is the queue's arrival counter.
+// queueSource): the arrival rate from autoscale.RateEstimate, and the
+// queue's arrival counter.
 type Gannet struct {
 	Config   autoscale.Config
 	Every    time.Duration // 0: autoscale.DefaultInterval
 	SLO      time.Duration
 	st       autoscale.State
 	Decision autoscale.Decision // the last one
-
-	win  [sourceRateWindow]arrivalSample // the source's windowed rate
-	next int
-}
-
-// sourceRateWindow and sourceIdleRate are queueSource's rateWindow and
-// idleRate.
-const (
-	sourceRateWindow = 2
-	sourceIdleRate   = 0.1
-)
-
-type arrivalSample struct {
-	at time.Time
-	n  uint64
-}
-
-// windowRate is queueSource's windowRate: the rate over the last
-// sourceRateWindow calls (0 until there are enough).
-func (g *Gannet) windowRate(now time.Time, n uint64) float64 {
-	old := g.win[g.next]
-	g.win[g.next] = arrivalSample{now, n}
-	g.next = (g.next + 1) % sourceRateWindow
-	if old.at.IsZero() || !now.After(old.at) || n < old.n {
-		return 0
-	}
-	return float64(n-old.n) / now.Sub(old.at).Seconds()
+	rate     autoscale.RateEstimate
 }
 
 // NewGannet returns Gannet's policy for a model with this SLO.
@@ -65,10 +38,7 @@ func (*Gannet) Observe(*Metrics) {}
 
 // Decide implements Policy.
 func (g *Gannet) Decide(m *Metrics) (int, string) {
-	rate := max(m.RateEWMA, g.windowRate(m.Now, m.Arrivals))
-	if rate < sourceIdleRate {
-		rate = 0
-	}
+	rate := g.rate.Rate(m.Now, m.Arrivals, m.RateEWMA)
 	in := autoscale.Input{
 		Now: m.Now, Rate: rate, Arrivals: m.Arrivals, QueueLen: m.QueueLen, QueueDelay: m.QueueDelay, Misses: m.Misses,
 		SLO: g.SLO, Ready: m.Ready, Starting: m.Starting, Capacity: m.Capacity, Min: m.Min, Max: m.Max,

@@ -28,11 +28,6 @@ import (
 // a second.
 const noSLOBudget = time.Second
 
-// idleRate is the arrival rate below which a model counts as idle: the
-// queue's estimate decays exponentially and never reaches 0 by itself
-// (one request decays below it in about 2.3 s).
-const idleRate = 0.1
-
 // scaledModel is one autoscaled model as the source sees it.
 type scaledModel struct {
 	name     string
@@ -41,37 +36,9 @@ type scaledModel struct {
 	maxBatch int
 	min, max int
 	// Inputs' goroutine only: the queue's Missed at the last call, and
-	// its Arrivals at the last calls (for the windowed rate).
-	missed   uint64
-	arrivals [rateWindow]arrivalSample
-	next     int
-}
-
-// arrivalSample is a queue's arrival count at a time.
-type arrivalSample struct {
-	at time.Time
-	n  uint64
-}
-
-// rateWindow is how many intervals the windowed arrival rate spans (two:
-// 500 ms at the default interval). The queue's own estimate decays with a
-// 1 s time constant, so it reaches 63% of a step only after a second; the
-// decision uses the larger of the two, so a step up is seen within half a
-// second, while a drop still decays smoothly.
-const rateWindow = 2
-
-// windowRate records the arrival count and returns the rate over the last
-// rateWindow calls (0 until there are enough). Calls come at every tick
-// and at most once more between two ticks (Controller.Wake), so the
-// window is always at least one interval wide.
-func (m *scaledModel) windowRate(now time.Time, n uint64) float64 {
-	old := m.arrivals[m.next]
-	m.arrivals[m.next] = arrivalSample{now, n}
-	m.next = (m.next + 1) % rateWindow
-	if old.at.IsZero() || !now.After(old.at) || n < old.n {
-		return 0
-	}
-	return float64(n-old.n) / now.Sub(old.at).Seconds()
+	// the rate estimate made from its counters.
+	missed uint64
+	rate   autoscale.RateEstimate
 }
 
 // queueSource is the controller's autoscale.Source: per model, the
@@ -96,10 +63,7 @@ func (s *queueSource) Inputs(now time.Time) ([]autoscale.ModelInput, error) {
 			budget = noSLOBudget
 		}
 		capacity, _ := autoscale.Capacity(m.q.Profile().Typical, budget, m.maxBatch)
-		st.Rate = max(st.Rate, m.windowRate(now, st.Arrivals))
-		if st.Rate < idleRate {
-			st.Rate = 0
-		}
+		st.Rate = m.rate.Rate(now, st.Arrivals, st.Rate)
 		out = append(out, autoscale.ModelInput{Model: m.name, Input: autoscale.Input{
 			Now: now, Rate: st.Rate, Arrivals: st.Arrivals, QueueLen: st.Len, QueueDelay: st.OldestWait, Misses: int(misses),
 			SLO: m.slo, Ready: s.disp.Replicas(m.name), Starting: s.prov.Starting(m.name),

@@ -16,6 +16,20 @@ func (e *echoRouter) Recv(frames [][]byte) { e.l.Send(frames) }
 func (e *echoRouter) Mail(struct{})        {}
 func (e *echoRouter) Tick(time.Time)       {}
 
+// startEcho starts an echoRouter on a free loopback port, closed when
+// the test ends (Close may also be called before).
+func startEcho(tb testing.TB) *Loop[struct{}] {
+	tb.Helper()
+	router := &echoRouter{}
+	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	router.l = rl // before any peer can connect: Endpoint is not yet known
+	tb.Cleanup(rl.Close)
+	return rl
+}
+
 // dealer sends what is posted and delivers what comes back.
 type dealer struct {
 	l     *Loop[string]
@@ -33,13 +47,7 @@ func (d *dealer) Tick(time.Time) {
 }
 
 func TestPostFromManyGoroutinesReachesThePeer(t *testing.T) {
-	router := &echoRouter{}
-	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.l = rl
-	defer rl.Close()
+	rl := startEcho(t)
 
 	const senders, each = 8, 1000 // more than libzmq's default high-water mark of 1000
 	d := &dealer{got: make(chan string, senders*each), ticks: make(chan struct{}, 1)}
@@ -111,13 +119,7 @@ func TestBadEndpointFailsStart(t *testing.T) {
 // through a DEALER loop, over TCP loopback to a ROUTER loop that echoes,
 // and back, sequentially.
 func BenchmarkRoundTrip(b *testing.B) {
-	router := &echoRouter{}
-	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
-	if err != nil {
-		b.Fatal(err)
-	}
-	router.l = rl
-	defer rl.Close()
+	rl := startEcho(b)
 	d := &dealer{got: make(chan string, 1)}
 	dl, err := Start[string](Config{Type: zmq.DEALER, Connect: rl.Endpoint()}, d)
 	if err != nil {
@@ -214,12 +216,7 @@ func (w *watcher) Tick(time.Time)              {}
 func (w *watcher) Event(e zmq.Event, _ string) { w.events <- e }
 
 func TestMonitorReportsConnections(t *testing.T) {
-	router := &echoRouter{}
-	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.l = rl
+	rl := startEcho(t)
 	w := &watcher{events: make(chan zmq.Event, 8)}
 	l, err := Start[struct{}](Config{Type: zmq.DEALER, Connect: rl.Endpoint(), Monitor: zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED}, w)
 	if err != nil {
@@ -256,13 +253,7 @@ func (counterless) Tick(time.Time) {}
 // (default) context still talk: a monitor event sent to a monitor whose
 // reading end was closed first blocked libzmq's I/O thread for ever.
 func TestClosedMonitorDoesNotStallTheContext(t *testing.T) {
-	router := &echoRouter{}
-	rl, err := Start[struct{}](Config{Type: zmq.ROUTER, Bind: "tcp://127.0.0.1:*"}, router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.l = rl
-	defer rl.Close()
+	rl := startEcho(t)
 	for i := range 40 {
 		w := &watcher{events: make(chan zmq.Event, 8)}
 		l, err := Start[struct{}](Config{Type: zmq.DEALER, Connect: rl.Endpoint(), Monitor: zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED}, w)
