@@ -39,6 +39,9 @@ func packB(ml, rows int, w []float32, ld, ls int, kContig bool, dst []float32) {
 func convPacked(p *Packed, j0, j1, n int, x []float32, ldx int, c []float32, ldc int, sa []float32) {
 	panic("unreachable")
 }
+func convDirect(p *Packed, j0, j1 int, g *ConvGeom, img []float32, q0, n int, c []float32, ldc int, sa []float32) {
+	panic("unreachable")
+}
 func gemmPacked(p *Packed, i0, i1, n int, alpha float32, x []float32, ldx int, kContig bool, c []float32, ldc int, sb []float32) {
 	panic("unreachable")
 }

@@ -7,6 +7,7 @@ package blas
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <cblas.h>
+#include <immintrin.h>
 
 // OpenBLAS's SkylakeX SGEMM building blocks (exported by DYNAMIC_ARCH
 // builds), found at start-up: the micro-kernel (C += alpha*A*B on packed
@@ -51,6 +52,112 @@ static void gannet_conv_packed(long K, long kc, long stride, long rows, const fl
 		for (long ls = 0; ls < K; ls += kc) {
 			long ml = K - ls < kc ? K - ls : kc;
 			gannet_itcopy(ml, mi, (float *)x + ls * ldx + is, ldx, sa);
+			gannet_kern(mi, j1 - j0, ml, 1.0f, sa, (float *)pw + (ls / kc) * stride + ml * j0, c + j0 * ldc + is, ldc);
+		}
+	}
+}
+
+// A convolution's geometry, for packing its patch matrix straight from the
+// images: X[k, q] with k = (ci*KH + kh)*KW + kw over the C channels of
+// one group, and q an output pixel of image q/OHW, counted from the first
+// image given; images are istride values apart.
+typedef struct {
+	long C, H, W, KH, KW, SH, SW, PT, PL, DH, DW, OW, OHW, istride;
+} gannet_geom;
+
+// gannet_pack_direct writes pixels [q, q+w) x k in [ls, ls+ml) of the patch
+// matrix in the layout of gannet_itcopy (w values per k, k after k), with
+// zeros for the padding: im2col and the packing copy in one pass, so the
+// patch matrix never exists. w is 16 (vector loads or gathers) or a tail
+// width (8, 4, 2, 1).
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+static void gannet_pack_direct(const gannet_geom *g, const float *img, long q, long w, long ls, long ml, float *dst) {
+	int base[16], iy0[16], ix0[16];
+	for (long i = 0; i < w; i++) {
+		long n = (q + i) / g->OHW, r = (q + i) % g->OHW;
+		long oy = r / g->OW, ox = r % g->OW;
+		iy0[i] = (int)(oy * g->SH - g->PT);
+		ix0[i] = (int)(ox * g->SW - g->PL);
+		base[i] = (int)(n * g->istride + (long)iy0[i] * g->W + ix0[i]);
+	}
+	long kk = g->KH * g->KW, hw = g->H * g->W;
+	long ci = ls / kk, kh = ls % kk / g->KW, kw = ls % g->KW;
+	if (w == 16) {
+		// One row of one image at stride 1: each k is one masked load.
+		int row = g->SW == 1 && iy0[15] == iy0[0] && base[15] - base[0] == 15;
+		__m512i vb = _mm512_loadu_si512(base), vy = _mm512_loadu_si512(iy0), vx = _mm512_loadu_si512(ix0);
+		__m512i vh = _mm512_set1_epi32((int)g->H), vw = _mm512_set1_epi32((int)g->W);
+		__m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+		for (long k = 0; k < ml; k++) {
+			long dy = kh * g->DH, dx = kw * g->DW, koff = ci * hw + dy * g->W + dx;
+			__m512 v;
+			if (row) {
+				long iy = iy0[0] + dy;
+				if (iy < 0 || iy >= g->H) {
+					v = _mm512_setzero_ps();
+				} else {
+					__m512i ix = _mm512_add_epi32(_mm512_set1_epi32((int)(ix0[0] + dx)), lane);
+					__mmask16 m = _mm512_cmplt_epu32_mask(ix, vw);
+					v = _mm512_maskz_loadu_ps(m, img + base[0] + koff);
+				}
+			} else {
+				__m512i iy = _mm512_add_epi32(vy, _mm512_set1_epi32((int)dy));
+				__m512i ix = _mm512_add_epi32(vx, _mm512_set1_epi32((int)dx));
+				__mmask16 m = _mm512_cmplt_epu32_mask(iy, vh) & _mm512_cmplt_epu32_mask(ix, vw);
+				__m512i idx = _mm512_add_epi32(vb, _mm512_set1_epi32((int)koff));
+				v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, img, 4);
+			}
+			_mm512_storeu_ps(dst + k * 16, v);
+			if (++kw == g->KW) {
+				kw = 0;
+				if (++kh == g->KH) {
+					kh = 0;
+					ci++;
+				}
+			}
+		}
+		return;
+	}
+	for (long k = 0; k < ml; k++) {
+		long dy = kh * g->DH, dx = kw * g->DW, koff = ci * hw + dy * g->W + dx;
+		for (long i = 0; i < w; i++) {
+			long iy = iy0[i] + dy, ix = ix0[i] + dx;
+			dst[k * w + i] = iy >= 0 && iy < g->H && ix >= 0 && ix < g->W ? img[base[i] + koff] : 0.0f;
+		}
+		if (++kw == g->KW) {
+			kw = 0;
+			if (++kh == g->KH) {
+				kh = 0;
+				ci++;
+			}
+		}
+	}
+}
+
+// gannet_conv_direct is gannet_conv_packed with X the patch matrix of
+// pixels [q0, q0+n) of the images at img, packed from them block by block.
+// The geometry comes as scalars: a pointer to a Go value would move it to
+// the heap.
+static void gannet_conv_direct(long gC, long gH, long gW, long gKH, long gKW, long gSH, long gSW, long gPT, long gPL,
+                               long gDH, long gDW, long gOW, long gOHW, long gistride,
+                               const float *img, long q0, long n, long K, long kc, long stride,
+                               const float *pw, long j0, long j1, float *c, long ldc, float *sa, long mc) {
+	gannet_geom geom = {gC, gH, gW, gKH, gKW, gSH, gSW, gPT, gPL, gDH, gDW, gOW, gOHW, gistride};
+	const gannet_geom *g = &geom;
+	for (long is = 0; is < n; is += mc) {
+		long mi = n - is < mc ? n - is : mc;
+		for (long ls = 0; ls < K; ls += kc) {
+			long ml = K - ls < kc ? K - ls : kc;
+			float *d = sa;
+			long p = 0;
+			for (; mi - p >= 16; p += 16, d += 16 * ml)
+				gannet_pack_direct(g, img, q0 + is + p, 16, ls, ml, d);
+			for (long w = 8; w >= 1; w >>= 1)
+				if ((mi - p) & w) {
+					gannet_pack_direct(g, img, q0 + is + p, w, ls, ml, d);
+					p += w;
+					d += w * ml;
+				}
 			gannet_kern(mi, j1 - j0, ml, 1.0f, sa, (float *)pw + (ls / kc) * stride + ml * j0, c + j0 * ldc + is, ldc);
 		}
 	}
@@ -120,6 +227,14 @@ func packB(ml, rows int, w []float32, ld, ls int, kContig bool, dst []float32) {
 func convPacked(p *Packed, j0, j1, n int, x []float32, ldx int, c []float32, ldc int, sa []float32) {
 	C.gannet_conv_packed(C.long(p.K), C.long(p.kc), C.long(p.stride), C.long(p.Rows), (*C.float)(unsafe.SliceData(p.data)),
 		C.long(j0), C.long(j1), C.long(n), (*C.float)(unsafe.SliceData(x)), C.long(ldx),
+		(*C.float)(unsafe.SliceData(c)), C.long(ldc), (*C.float)(unsafe.SliceData(sa)), packMC)
+}
+
+func convDirect(p *Packed, j0, j1 int, g *ConvGeom, img []float32, q0, n int, c []float32, ldc int, sa []float32) {
+	C.gannet_conv_direct(C.long(g.C), C.long(g.H), C.long(g.W), C.long(g.KH), C.long(g.KW), C.long(g.SH), C.long(g.SW),
+		C.long(g.PT), C.long(g.PL), C.long(g.DH), C.long(g.DW), C.long(g.OW), C.long(g.OHW), C.long(g.ImageStride),
+		(*C.float)(unsafe.SliceData(img)), C.long(q0), C.long(n), C.long(p.K), C.long(p.kc),
+		C.long(p.stride), (*C.float)(unsafe.SliceData(p.data)), C.long(j0), C.long(j1),
 		(*C.float)(unsafe.SliceData(c)), C.long(ldc), (*C.float)(unsafe.SliceData(sa)), packMC)
 }
 

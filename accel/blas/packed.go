@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"unsafe"
 )
@@ -209,6 +210,49 @@ func ConvPacked(p *Packed, j0, j1, n int, x []float32, ldx int, c []float32, ldc
 	sa := aligned64(scratch, packMC*packKC)
 	convPacked(p, j0, j1, n, x, ldx, c, ldc, sa)
 }
+
+// ConvGeom is a convolution's geometry for ConvDirect: the patch matrix
+// X[k, q] of C input channels (one group) of H x W images, a KH x KW
+// kernel with strides SH, SW, top and left padding PT, PL and dilations
+// DH, DW, with k = (ci*KH + kh)*KW + kw (the order of a weight row) and q
+// an output pixel (OHW per image, OW per row) of image q/OHW, counted from
+// the first image given. Images are ImageStride values apart.
+type ConvGeom struct {
+	C, H, W, KH, KW, SH, SW, PT, PL, DH, DW int
+	OW, OHW, ImageStride                    int
+}
+
+// ConvDirect is ConvPacked with X the patch matrix of pixels [q0, q0+n)
+// of the images at img, never written out: each block of it is packed
+// straight from the images (zeros for the padding) into scratch, the
+// layout the kernel reads, so a convolution needs no im2col pass and no
+// patch-matrix buffer. p must be packed from weights with K = C*KH*KW.
+func ConvDirect(p *Packed, j0, j1 int, g *ConvGeom, img []float32, q0, n int, c []float32, ldc int, scratch []float32) {
+	if p != nil && j0 == j1 && j1 <= p.Rows {
+		return
+	}
+	if p == nil || p.asA || j0 < 0 || j0%4 != 0 || j1 > p.Rows || (j1%4 != 0 && j1 != p.Rows) || n < 0 || q0 < 0 ||
+		ldc < n || g.C*g.KH*g.KW != p.K || g.OW < 1 || g.OHW < g.OW || g.SH < 1 || g.SW < 1 || g.DH < 1 || g.DW < 1 ||
+		g.ImageStride < g.C*g.H*g.W {
+		panic(fmt.Sprintf("accel/blas: ConvDirect: bad arguments j=[%d,%d) q0=%d n=%d ldc=%d K=%d geom %+v", j0, j1, q0, n, ldc, p.K, *g))
+	}
+	if j0 >= j1 || n == 0 {
+		return
+	}
+	images := (q0+n-1)/g.OHW + 1
+	if len(img) < (images-1)*g.ImageStride+g.C*g.H*g.W || len(c) < need(j1, n, ldc) {
+		panic(fmt.Sprintf("accel/blas: ConvDirect: slices too short (img %d, c %d)", len(img), len(c)))
+	}
+	if images*g.ImageStride > math.MaxInt32 {
+		panic("accel/blas: ConvDirect: images too large for 32-bit offsets")
+	}
+	sa := aligned64(scratch, packMC*packKC)
+	convDirect(p, j0, j1, g, img, q0, n, c, ldc, sa)
+}
+
+// ConvDirectFits reports whether ConvDirect can address images of this
+// many values in all (its offsets are 32-bit).
+func ConvDirectFits(values int) bool { return values <= math.MaxInt32 }
 
 // GemmPacked adds alpha * W[i0:i1] * op(X) to C, with W packed as A (Rows
 // = output features): C[b, i] += alpha * sum_k W[i, k] X(b, k) for i in

@@ -128,3 +128,77 @@ func BenchmarkConvPacked(b *testing.B) {
 		})
 	}
 }
+
+// TestConvDirect checks ConvDirect, the patch matrix packed straight from
+// the images, against a direct convolution loop: padding on every side,
+// strides, dilation, rows narrower and wider than a 16-pixel sliver,
+// several images side by side with a pixel range that starts inside one
+// and every kind of tail, whole and split by output channels.
+func TestConvDirect(t *testing.T) {
+	if !PackAvailable() {
+		t.Skip("packed products are not available here")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	tests := []struct {
+		name                   string
+		n, c, h, w, m, kh, kw  int
+		sh, sw, pt, pl, pb, pr int
+		dh, dw                 int
+		q0, cols               int // pixel range; cols 0: to the end
+	}{
+		{"3x3 same 56x56", 1, 8, 56, 56, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+		{"3x3 same 7x7, 8 images", 8, 16, 7, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+		{"3x3 stride 2", 2, 5, 15, 17, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0},
+		{"7x7 stride 2 pad 3 (resnet stem)", 1, 3, 40, 40, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 0, 0},
+		{"1x1 stride 2 (downsample)", 3, 9, 14, 14, 20, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0},
+		{"dilated, uneven padding", 2, 4, 20, 23, 5, 3, 2, 1, 1, 2, 0, 1, 3, 2, 3, 0, 0},
+		{"range inside images", 4, 6, 9, 30, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 250, 517},
+		{"K over several chunks", 1, 70, 12, 12, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+		{"one pixel", 1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oh := (tt.h+tt.pt+tt.pb-(tt.kh-1)*tt.dh-1)/tt.sh + 1
+			ow := (tt.w+tt.pl+tt.pr-(tt.kw-1)*tt.dw-1)/tt.sw + 1
+			ohw, k := oh*ow, tt.c*tt.kh*tt.kw
+			x := randF32(r, tt.n*tt.c*tt.h*tt.w)
+			wt := randF32(r, tt.m*k)
+			q0, cols := tt.q0, tt.cols
+			if cols == 0 {
+				cols = tt.n*ohw - q0
+			}
+			ldc := cols + 3
+			want := randF32(r, tt.m*ldc)
+			got := append([]float32(nil), want...)
+			for j := 0; j < tt.m; j++ {
+				for q := 0; q < cols; q++ {
+					img, px := (q0+q)/ohw, (q0+q)%ohw
+					oy, ox := px/ow, px%ow
+					var s float64
+					for ci := 0; ci < tt.c; ci++ {
+						for a := 0; a < tt.kh; a++ {
+							for b := 0; b < tt.kw; b++ {
+								iy, ix := oy*tt.sh-tt.pt+a*tt.dh, ox*tt.sw-tt.pl+b*tt.dw
+								if iy < 0 || iy >= tt.h || ix < 0 || ix >= tt.w {
+									continue
+								}
+								s += float64(wt[j*k+(ci*tt.kh+a)*tt.kw+b]) * float64(x[((img*tt.c+ci)*tt.h+iy)*tt.w+ix])
+							}
+						}
+					}
+					want[j*ldc+q] += float32(s)
+				}
+			}
+			g := &ConvGeom{C: tt.c, H: tt.h, W: tt.w, KH: tt.kh, KW: tt.kw, SH: tt.sh, SW: tt.sw, PT: tt.pt, PL: tt.pl,
+				DH: tt.dh, DW: tt.dw, OW: ow, OHW: ohw, ImageStride: tt.c * tt.h * tt.w}
+			p := PackB(wt, k, tt.m, k, true)
+			scratch := make([]float32, PackScratchLen())
+			mid := min(tt.m, (tt.m/2+3)/4*4)
+			ConvDirect(p, 0, mid, g, x, q0, cols, got, ldc, scratch)
+			ConvDirect(p, mid, tt.m, g, x, q0, cols, got, ldc, scratch)
+			if d := maxDiff(got, want); d > 1e-3 {
+				t.Errorf("max diff %g", d)
+			}
+		})
+	}
+}

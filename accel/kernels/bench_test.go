@@ -39,6 +39,25 @@ func BenchmarkConv2D(b *testing.B) {
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+		pp := tc.p
+		pp.Packed = true
+		r := rand.New(rand.NewPCG(1, 2))
+		w := randF32(r, pp.WeightLen())
+		pw := PackConv2DWeights(pp, w)
+		if pw == nil {
+			continue // packed products unavailable (GANNET_PACKED_GEMM=1), or too small for them
+		}
+		b.Run(tc.name+"/packed", func(b *testing.B) {
+			x, bias := randF32(r, pp.InLen()), randF32(r, pp.M)
+			dst, scratch := make([]float32, pp.OutLen()), make([]float32, Conv2DScratchLen(pp, parallel.Threads()))
+			oh, ow := pp.OutHW()
+			flops := 2 * float64(pp.N*pp.M*oh*ow*pp.WeightLen()/pp.M)
+			b.ReportAllocs()
+			for b.Loop() {
+				Conv2DPacked(pp, dst, x, w, pw, bias, scratch)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
 

@@ -89,6 +89,7 @@ type convPlan struct {
 	items     int
 	parts     int
 	packed    bool
+	direct    bool // packed, and the patch matrix packed straight from the images (no im2col)
 }
 
 type convKind uint8
@@ -147,10 +148,6 @@ func (p Conv2DParams) plan(threads int) convPlan {
 		// The packed kernel packs its own blocks of columns; im2col
 		// blocks stay near L2 (at least 96 columns).
 		c.blk = c.ohw
-		if c.kind == convIm2col && c.k*c.blk > packedColFloats {
-			c.blk = max(96, packedColFloats/c.k/16*16)
-		}
-		c.nblk = (c.ohw + c.blk - 1) / c.blk
 		c.ipb = 1
 		if p.N > 1 && c.ohw < packBatchCols {
 			// Small feature maps (deep layers) at batch > 1: the
@@ -160,6 +157,13 @@ func (p Conv2DParams) plan(threads int) convPlan {
 			groups := (p.N*c.ohw + packBatchMax - 1) / packBatchMax
 			c.ipb = (p.N + groups - 1) / groups
 		}
+		// Without im2col, blocks of columns need no cap: the product
+		// packs its own blocks of them straight from the images.
+		c.direct = c.kind == convIm2col && blas.ConvDirectFits(c.ipb*p.C*p.H*p.W)
+		if c.kind == convIm2col && !c.direct && c.k*c.blk > packedColFloats {
+			c.blk = max(96, packedColFloats/c.k/16*16)
+		}
+		c.nblk = (c.ohw + c.blk - 1) / c.blk
 		if c.ipb > 1 {
 			c.nblk = 1
 			c.msplit = 1
@@ -289,18 +293,35 @@ func conv2D(p Conv2DParams, dst, x, w []float32, pw *blas.Packed, bias, scratch 
 // scratchPer is the scratch one part needs.
 func (c *convPlan) scratchPer() int {
 	per := 0
-	if c.kind == convIm2col {
+	if c.kind == convIm2col && !c.direct {
 		per = c.k * c.blk
 	}
 	if c.packed {
 		per += blas.PackScratchLen()
 		if c.ipb > 1 {
-			// Columns of ipb images, and their product before it is
-			// spread over the images.
-			per = blas.PackScratchLen() + (c.k+c.mg)*c.ipb*c.ohw
+			// Columns of ipb images (unless packed straight from
+			// them), and their product before it is spread over the
+			// images.
+			per = blas.PackScratchLen() + (c.colK()+c.mg)*c.ipb*c.ohw
 		}
 	}
 	return per
+}
+
+// colK is the rows of the patch matrix written out: 0 when it is packed
+// straight from the images.
+func (c *convPlan) colK() int {
+	if c.direct {
+		return 0
+	}
+	return c.k
+}
+
+// geom is the convolution's geometry for blas.ConvDirect.
+func (t *convTask) geom() blas.ConvGeom {
+	p, c := &t.p, &t.c
+	return blas.ConvGeom{C: p.C, H: p.H, W: p.W, KH: p.KH, KW: p.KW, SH: p.SH, SW: p.SW, PT: p.PT, PL: p.PL,
+		DH: p.DH, DW: p.DW, OW: c.ow, OHW: c.ohw, ImageStride: p.C * p.H * p.W}
 }
 
 type convTask struct {
@@ -363,9 +384,13 @@ func (t *convTask) runPacked(lo, hi int, scratch []float32) {
 		return
 	}
 	var col []float32
-	if c.kind == convIm2col {
+	if c.kind == convIm2col && !c.direct {
 		col = scratch[:c.k*c.blk]
 		scratch = scratch[c.k*c.blk:]
+	}
+	var g blas.ConvGeom
+	if c.direct {
+		g = t.geom()
 	}
 	hw := p.H * p.W
 	for it := lo; it < hi; it++ {
@@ -387,9 +412,12 @@ func (t *convTask) runPacked(lo, hi int, scratch []float32) {
 			}
 			fill(out[m*c.ohw:m*c.ohw+cols], bv)
 		}
-		if c.kind == convPointwise {
+		switch {
+		case c.kind == convPointwise:
 			blas.ConvPacked(t.pw, m0, m1, cols, img[c0:], hw, out, c.ohw, scratch)
-		} else {
+		case c.direct:
+			blas.ConvDirect(t.pw, m0, m1, &g, img, c0, cols, out, c.ohw, scratch)
+		default:
 			t.im2col(col[:c.k*cols], img, c0, cols)
 			blas.ConvPacked(t.pw, m0, m1, cols, col, cols, out, c.ohw, scratch)
 		}
@@ -420,11 +448,14 @@ func (t *convTask) runPackedImages(lo, hi int, scratch []float32) {
 			continue
 		}
 		ld := (n1 - n0) * c.ohw
-		col := scratch[:c.k*ld]
-		prod := scratch[c.k*c.ipb*c.ohw:][:p.M*ld]
-		packS := scratch[(c.k+c.mg)*c.ipb*c.ohw:]
-		for n := n0; n < n1; n++ {
-			t.im2colLD(col[(n-n0)*c.ohw:], ld, t.x[n*p.C*hw:], 0, c.ohw)
+		ck := c.colK()
+		col := scratch[:ck*ld]
+		prod := scratch[ck*c.ipb*c.ohw:][:p.M*ld]
+		packS := scratch[(ck+c.mg)*c.ipb*c.ohw:]
+		if !c.direct {
+			for n := n0; n < n1; n++ {
+				t.im2colLD(col[(n-n0)*c.ohw:], ld, t.x[n*p.C*hw:], 0, c.ohw)
+			}
 		}
 		for m := m0; m < m1; m++ {
 			var bv float32
@@ -433,7 +464,12 @@ func (t *convTask) runPackedImages(lo, hi int, scratch []float32) {
 			}
 			fill(prod[m*ld:(m+1)*ld], bv)
 		}
-		blas.ConvPacked(t.pw, m0, m1, ld, col, ld, prod, ld, packS)
+		if c.direct {
+			g := t.geom()
+			blas.ConvDirect(t.pw, m0, m1, &g, t.x[n0*p.C*hw:], 0, ld, prod, ld, packS)
+		} else {
+			blas.ConvPacked(t.pw, m0, m1, ld, col, ld, prod, ld, packS)
+		}
 		for n := n0; n < n1; n++ {
 			for m := m0; m < m1; m++ {
 				out := t.dst[(n*p.M+m)*c.ohw:][:c.ohw]
