@@ -17,7 +17,6 @@ package blas
 
 import (
 	"fmt"
-	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -75,7 +74,7 @@ func (Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a
 		sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	t := sgemmTasks.Get().(*sgemmTask)
+	t := sgemmTasks.Get()
 	*t = sgemmTask{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, byRows: m >= 2*parts}
 	parallel.Run(parts, t)
 	*t = sgemmTask{}
@@ -115,7 +114,7 @@ type sgemmTask struct {
 	byRows        bool
 }
 
-var sgemmTasks = sync.Pool{New: func() any { return new(sgemmTask) }}
+var sgemmTasks parallel.Free[sgemmTask]
 
 // Run computes one block of rows (or of columns) of C.
 func (t *sgemmTask) Run(part, parts int) {

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 
 	gblas "gonum.org/v1/gonum/blas"
 
@@ -283,7 +282,7 @@ func conv2D(p Conv2DParams, dst, x, w []float32, pw *blas.Packed, bias, scratch 
 			panicf("conv2d: scratch of %d values, want at least %d", len(scratch), per)
 		}
 	}
-	t := convTasks.Get().(*convTask)
+	t := convTasks.Get()
 	*t = convTask{p: p, c: c, dst: dst, x: x, w: w, pw: pw, bias: bias, scratch: scratch}
 	parallel.Run(c.parts, t)
 	*t = convTask{}
@@ -331,7 +330,7 @@ type convTask struct {
 	pw                       *blas.Packed
 }
 
-var convTasks = sync.Pool{New: func() any { return new(convTask) }}
+var convTasks parallel.Free[convTask]
 
 func (t *convTask) Run(part, parts int) {
 	p, c := &t.p, &t.c

@@ -1,8 +1,6 @@
 package kernels
 
 import (
-	"sync"
-
 	"github.com/gannet-ml/gannet/accel/internal/parallel"
 )
 
@@ -15,7 +13,7 @@ func Add(dst, x, y []float32, act Act) {
 	if !(len(x) >= len(dst) && len(y) >= len(dst)) {
 		panicf("add: slices of %d and %d values for %d", len(x), len(y), len(dst))
 	}
-	t := eltTasks.Get().(*eltTask)
+	t := eltTasks.Get()
 	*t = eltTask{dst: dst, x: x, y: y, act: act}
 	parallel.Run(parallel.Parts(len(dst), eltMin), t)
 	*t = eltTask{}
@@ -27,7 +25,7 @@ func Activate(dst, x []float32, act Act) {
 	if !(len(x) >= len(dst)) {
 		panicf("activate: %d values for %d", len(x), len(dst))
 	}
-	t := eltTasks.Get().(*eltTask)
+	t := eltTasks.Get()
 	*t = eltTask{dst: dst, x: x, act: act}
 	parallel.Run(parallel.Parts(len(dst), eltMin), t)
 	*t = eltTask{}
@@ -39,7 +37,7 @@ type eltTask struct {
 	act       Act
 }
 
-var eltTasks = sync.Pool{New: func() any { return new(eltTask) }}
+var eltTasks parallel.Free[eltTask]
 
 func (t *eltTask) Run(part, parts int) {
 	// Blocks of 16 values so that parts do not share cache lines.

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 
 	gblas "gonum.org/v1/gonum/blas"
 
@@ -97,7 +96,7 @@ func GemmPacked(p GemmParams, dst, a []float32, pb *blas.Packed, bias, scratch [
 	if parts < 1 {
 		panicf("gemm: scratch of %d values, want at least %d", len(scratch), per)
 	}
-	t := gemmTasks.Get().(*gemmTask)
+	t := gemmTasks.Get()
 	*t = gemmTask{p: p, dst: dst, a: a, bias: bias, pb: pb, scratch: scratch}
 	parallel.Run(parts, t)
 	*t = gemmTask{}
@@ -139,7 +138,7 @@ func Gemm(p GemmParams, dst, a, b, bias []float32) {
 	if byRows {
 		parts = min(parts, p.M)
 	}
-	t := gemmTasks.Get().(*gemmTask)
+	t := gemmTasks.Get()
 	*t = gemmTask{p: p, dst: dst, a: a, b: b, bias: bias, byRows: byRows}
 	parallel.Run(parts, t)
 	*t = gemmTask{}
@@ -153,7 +152,7 @@ type gemmTask struct {
 	byRows                   bool
 }
 
-var gemmTasks = sync.Pool{New: func() any { return new(gemmTask) }}
+var gemmTasks parallel.Free[gemmTask]
 
 func (t *gemmTask) Run(part, parts int) {
 	p := &t.p

@@ -8,7 +8,7 @@
 // depthwise 3x3 convolutions and 3x3 stride-2 max pools have AVX2 row
 // kernels (act_amd64.s).
 //
-// It owns no state besides the kernels' reusable task records (sync.Pool).
+// It owns no state besides the kernels' reusable task records (parallel.Free: kept across garbage collections).
 // Every function is safe for concurrent use on distinct outputs; each splits
 // its work across accel's worker pool (at most parallel.Threads() parts,
 // within one image when the batch is small) and allocates nothing in steady

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/gannet-ml/gannet/accel/internal/parallel"
@@ -363,6 +364,18 @@ func TestZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per run, want 0", allocs)
+	}
+	// A collection between runs empties a sync.Pool: the task records
+	// must survive it (a server collects all the time).
+	allocs = testing.AllocsPerRun(10, func() {
+		runtime.GC()
+		Conv2D(cp, out, x, w, b, scratch)
+		Gemm(gp, gd, ga, gb, gc)
+		MaxPool(pp, pd, out)
+		Add(out, out, out, ReLU)
+	})
+	if allocs != 0 && !raceEnabled {
+		t.Fatalf("%v allocations per run after a garbage collection, want 0", allocs)
 	}
 }
 

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/gannet-ml/gannet/accel/internal/parallel"
 )
@@ -99,7 +98,7 @@ func runPool(p PoolParams, dst, x []float32, avg bool) {
 	}
 	planes := p.N * p.C
 	parts := min(planes, parallel.Parts(p.OutLen()*p.KH*p.KW, poolMinOps))
-	t := poolTasks.Get().(*poolTask)
+	t := poolTasks.Get()
 	*t = poolTask{p: p, dst: dst, x: x, avg: avg}
 	t.oh, t.ow = p.OutHW()
 	parallel.Run(parts, t)
@@ -114,7 +113,7 @@ type poolTask struct {
 	avg    bool
 }
 
-var poolTasks = sync.Pool{New: func() any { return new(poolTask) }}
+var poolTasks parallel.Free[poolTask]
 
 func (t *poolTask) Run(part, parts int) {
 	p := &t.p
@@ -248,7 +247,7 @@ func GlobalAvgPool(planes, hw int, dst, x []float32) {
 	if !(planes >= 1 && hw >= 1 && len(x) >= planes*hw && len(dst) >= planes) {
 		panicf("globalavgpool: %d planes of %d with slices of %d and %d", planes, hw, len(x), len(dst))
 	}
-	t := gapTasks.Get().(*gapTask)
+	t := gapTasks.Get()
 	*t = gapTask{hw: hw, planes: planes, dst: dst, x: x}
 	parallel.Run(min(planes, parallel.Parts(planes*hw, poolMinOps)), t)
 	*t = gapTask{}
@@ -260,7 +259,7 @@ type gapTask struct {
 	dst, x     []float32
 }
 
-var gapTasks = sync.Pool{New: func() any { return new(gapTask) }}
+var gapTasks parallel.Free[gapTask]
 
 func (t *gapTask) Run(part, parts int) {
 	lo, hi := parallel.Range(t.planes, part, parts)

@@ -43,7 +43,7 @@ var (
 	threads  atomic.Int32
 	startedN atomic.Int32 // started, for the lock-free fast path
 	jobs     = make(chan job, 256)
-	waiters  = sync.Pool{New: func() any { return new(waiter) }}
+	waiters  Free[waiter]
 )
 
 // Threads returns the number of parts a kernel should split its work into:
@@ -100,7 +100,7 @@ func Run(parts int, t Task) {
 		return
 	}
 	ensureWorkers(parts - 1)
-	w := waiters.Get().(*waiter)
+	w := waiters.Get()
 	w.wg.Add(parts)
 	for p := 1; p < parts; p++ {
 		jobs <- job{t: t, part: p, parts: parts, w: w}
