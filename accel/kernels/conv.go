@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	gblas "gonum.org/v1/gonum/blas"
 
@@ -173,8 +174,11 @@ func (p Conv2DParams) plan(threads int) convPlan {
 			c.items *= c.msplit
 		} else if per := p.N * c.nblk; per < threads {
 			if c.ohw >= 128*threads {
-				// Many columns: cut them finer.
-				want := (threads + per - 1) / per
+				// Many columns: cut them finer, into about four items
+				// per thread (parts claim them as they go; blocks of
+				// columns cost no extra packing).
+				want := (4*threads + per - 1) / per
+				want = min(want, c.ohw/128)
 				c.blk = (c.ohw + want - 1) / want
 				if c.blk > c.ow {
 					c.blk = (c.blk + c.ow - 1) / c.ow * c.ow
@@ -328,6 +332,7 @@ type convTask struct {
 	c                        convPlan
 	dst, x, w, bias, scratch []float32
 	pw                       *blas.Packed
+	next                     int64 // packed: the next item to claim (atomic)
 }
 
 var convTasks parallel.Free[convTask]
@@ -342,8 +347,17 @@ func (t *convTask) Run(part, parts int) {
 		return
 	}
 	if c.packed {
-		t.runPacked(lo, hi, t.scratch[part*c.scratchPer():(part+1)*c.scratchPer()])
-		return
+		// Parts claim items one at a time: a part slowed by another
+		// thread on its core (the runtime's, another request's) takes
+		// fewer, instead of keeping the rest waiting at the end.
+		scratch := t.scratch[part*c.scratchPer() : (part+1)*c.scratchPer()]
+		for {
+			it := int(atomic.AddInt64(&t.next, 1) - 1)
+			if it >= c.items {
+				return
+			}
+			t.runPacked(it, it+1, scratch)
+		}
 	}
 	var col []float32
 	if c.kind == convIm2col {
