@@ -155,6 +155,7 @@ func TestConvDirect(t *testing.T) {
 		{"range inside images", 4, 6, 9, 30, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 250, 517},
 		{"K over several chunks", 1, 70, 12, 12, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
 		{"one pixel", 1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+		{"one output row per image (runs cross images on the same row)", 5, 2, 3, 9, 6, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
