@@ -31,6 +31,8 @@ func dgemv(tA blas.Transpose, m, n int, alpha float64, a []float64, lda int, x [
 	native.Dgemv(tA, m, n, alpha, a, lda, x, incX, beta, y, incY)
 }
 
+func coreName() string { return "" }
+
 // Packed products need OpenBLAS's kernels.
 func havePacked() bool { return false }
 

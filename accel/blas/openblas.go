@@ -205,6 +205,8 @@ func Backend() string {
 // OpenBLAS's own pthread workers busy-wait between calls.
 func init() { C.openblas_set_num_threads(1) }
 
+func coreName() string { return C.GoString(C.openblas_get_corename()) }
+
 func havePacked() bool { return C.gannet_packed_init() != 0 }
 
 func cbool(b bool) C.int {

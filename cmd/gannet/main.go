@@ -16,6 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"syscall"
+
+	"github.com/gannet-ml/gannet/accel/blas"
 
 	// glibc malloc capped at 2 arenas from process start (the soak test's
 	// frontend otherwise gathered a dozen, holding ~10 MiB).
@@ -30,6 +33,7 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	reexecForBLAS()
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
@@ -55,6 +59,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gannet:", err)
 		os.Exit(1)
 	}
+}
+
+// reexecForBLAS runs the process again with OPENBLAS_CORETYPE set when
+// OpenBLAS, which picks its kernels as it loads (before main), has fallen
+// back to generic ones on a CPU that runs better ones (blas.BetterCore).
+// Workers that serve starts inherit the setting. A value already in the
+// environment is left alone, so this runs at most once.
+func reexecForBLAS() {
+	if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); set {
+		return
+	}
+	core := blas.BetterCore()
+	if core == "" {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	os.Setenv("OPENBLAS_CORETYPE", core)
+	err = syscall.Exec(exe, os.Args, os.Environ())
+	fmt.Fprintf(os.Stderr, "gannet: OpenBLAS chose generic kernels and running again with OPENBLAS_CORETYPE=%s failed (%v); going on with them\n", core, err)
 }
 
 func usage() {
