@@ -280,6 +280,64 @@ func (q *Queue) Submit(r *Request) error {
 	return nil
 }
 
+// Precheck tells, before a request is decoded, whether Submit would refuse
+// any request of the default priority whose own deadline is deadline (the
+// server's request timeout): the queue is closed or full, or even one row
+// placed after everything waiting (where such a request goes) is predicted
+// to miss the deadline, capped by the SLO as in Submit. Under overload
+// this refuses a request for the price of a lock instead of a decode; a
+// refusal is counted as an arrival and in the shed metrics exactly as
+// Submit counts it. nil means: decode and Submit, which decides again.
+// Only a request without a priority or a timeout of its own may be
+// prechecked (either can move it ahead).
+func (q *Queue) Precheck(deadline time.Time) error {
+	now := time.Now()
+	if q.cfg.SLO > 0 && !q.cold() {
+		if d := now.Add(q.cfg.SLO); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.metrics.shed[shedClosed].Inc()
+		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
+	}
+	if len(q.waiting) >= q.cfg.MaxQueue {
+		q.arrivalLocked(now)
+		q.mu.Unlock()
+		q.metrics.shed[shedQueueFull].Inc()
+		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
+	}
+	if deadline.IsZero() || q.probingLocked(now) {
+		q.mu.Unlock()
+		return nil
+	}
+	// Where Submit would insert it: after every request with a higher
+	// priority or an earlier deadline (sort.Search by hand: no closure).
+	key := deadline.UnixNano()
+	lo, hi := 0, len(q.waiting)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		w := q.waiting[mid]
+		if level(w) < math.MaxInt64 || deadlineKey(w) <= key {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if wait := q.predictWaitLocked(lo, 1); wait > 0 && now.Add(wait).After(deadline) {
+		q.arrivalLocked(now)
+		q.seq++ // an arrival, as Submit counts it
+		q.mu.Unlock()
+		q.metrics.shed[shedPredicted].Inc()
+		return fmt.Errorf("model %q: %w: predicted completion in %v, deadline in %v (%d requests ahead)",
+			q.cfg.Model, ErrWouldMiss, wait.Round(time.Microsecond), deadline.Sub(now).Round(time.Microsecond), lo)
+	}
+	q.mu.Unlock()
+	return nil
+}
+
 // predictWaitLocked predicts the time from now until a request of rows,
 // served after the first ahead waiting requests, is answered: the rows
 // ahead drain in batches spread over the replicas, the model's profile

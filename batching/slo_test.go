@@ -3,6 +3,7 @@ package batching
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,5 +322,63 @@ func TestFeasibleBatchIsTheFastestWithinTheSLO(t *testing.T) {
 				t.Errorf("feasibleBatch = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPrecheckAgreesWithSubmit: before decoding, Precheck refuses exactly
+// the requests (default priority, one row) that Submit would refuse, and
+// counts each refusal as an arrival, as Submit does.
+func TestPrecheckAgreesWithSubmit(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 2, 0, f)
+	q.Profile().Seed(2, 10*ms) // 10ms per batch of two, one replica, none free
+	deadline := time.Now().Add(45 * ms)
+	accepted := 0
+	for i := range 20 {
+		pre := q.Precheck(deadline)
+		r, _ := request(1, int32(i), deadline)
+		err := q.Submit(r)
+		if (pre == nil) != (err == nil) {
+			t.Fatalf("request %d: Precheck = %v, Submit = %v", i, pre, err)
+		}
+		if err != nil {
+			if !errors.Is(pre, ErrWouldMiss) || wire.KindOf(pre) != wire.KindUnavailable {
+				t.Fatalf("Precheck = %v, want ErrWouldMiss (503)", pre)
+			}
+			break
+		}
+		accepted++
+	}
+	if accepted == 0 || accepted == 20 {
+		t.Fatalf("accepted %d: the test needs a refusal after some acceptances", accepted)
+	}
+	// A refusal is an arrival: the autoscaler must see refused load.
+	before := q.Stats().Arrivals
+	if err := q.Precheck(deadline); !errors.Is(err, ErrWouldMiss) {
+		t.Fatalf("Precheck = %v, want ErrWouldMiss", err)
+	}
+	if got := q.Stats().Arrivals; got != before+1 {
+		t.Fatalf("arrivals %d -> %d after a precheck refusal, want +1", before, got)
+	}
+	// A later deadline still fits: nothing is refused for the queue's sake.
+	if err := q.Precheck(time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("Precheck with 1s to go: %v", err)
+	}
+}
+
+// TestPrecheckFullQueue: a full queue is refused before decoding, with
+// Triton's reason.
+func TestPrecheckFullQueue(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 1, 2, f)
+	for i := range 2 {
+		r, _ := request(1, int32(i), time.Time{})
+		if err := q.Submit(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := q.Precheck(time.Time{})
+	if !errors.Is(err, ErrQueueFull) || !strings.Contains(err.Error(), "exceeds maximum queue size") {
+		t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"sync"
@@ -54,6 +55,9 @@ func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
 			return writeErr(ctx, wire.Errorf(wire.KindInvalid, "Inference-Header-Content-Length %q is not a non-negative integer", v))
 		}
 	}
+	if err := precheck(m, body, headerLen, s.deadline(0)); err != nil {
+		return writeErr(ctx, err)
+	}
 	req, err := oip.DecodeRequest(body, headerLen, m.Meta, oip.Limits{MaxTensorBytes: s.cfg.MaxRequestBytes})
 	if err != nil {
 		return writeErr(ctx, err)
@@ -94,6 +98,28 @@ func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
 	}
 	h.writeBody(ctx, out)
 	return http.StatusOK
+}
+
+// precheck refuses, before the body is decoded, a request the queue would
+// refuse anyway (batching.Queue.Precheck): under overload most requests
+// are refused, and decoding them (JSON above all) took the CPU the
+// accepted ones needed. Only a request whose JSON names no priority and
+// no timeout is prechecked: either could move it ahead in the queue. A
+// byte search over the JSON (the whole body, or the binary extension's
+// header) is enough to tell; a false match only skips the precheck.
+func precheck(m *model, body []byte, headerLen int64, deadline time.Time) error {
+	head := body
+	if headerLen >= 0 && headerLen <= int64(len(body)) {
+		head = body[:headerLen]
+	}
+	if bytes.Contains(head, []byte(`"priority"`)) || bytes.Contains(head, []byte(`"timeout"`)) {
+		return nil
+	}
+	pc, ok := m.Queue.(Prechecker)
+	if !ok {
+		return nil
+	}
+	return pc.Precheck(deadline)
 }
 
 // body returns the request body, decompressed per Content-Encoding.

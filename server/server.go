@@ -31,6 +31,13 @@ type Queue interface {
 	Submit(r *batching.Request) error
 }
 
+// Prechecker is a Queue that can refuse a request before it is decoded
+// (batching.Queue): Precheck reports whether a request of the default
+// priority with this deadline would be refused, counting the refusal.
+type Prechecker interface {
+	Precheck(deadline time.Time) error
+}
+
 // Readiness says whether a model has a replica, and if not, why not.
 type Readiness interface {
 	Ready(model string) (bool, string)
