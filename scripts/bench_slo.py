@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make bench-slo: the SLO figures of the batching issue, in one run.
 
-Runs bin/gannet (built by make) on this machine, with the load generator on
-the same machine, for fashion-mnist-cnn (slo: 20ms at p99):
+Runs bin/gannet (built by make; a fresh server for each sweep and part) on
+this machine, with the load generator on the same machine, for
+fashion-mnist-cnn (slo: 20ms at p99):
 
   ceiling  gannet bench --in-process: compute throughput per batch size; the
            ceiling is the best one whose batch p50 fits in the SLO
@@ -121,15 +122,19 @@ def main():
         ceiling, SLO_MS, inproc["max_throughput"], batch1), flush=True)
 
     print("\na. max goodput, SLO policy", flush=True)
-    s = Server("slo")
     a = {}
     for t in ["http-json", "http-binary", "sdk"]:
+        # A fresh server per transport: a sweep ends far over capacity,
+        # and the next one should not start in its wake.
+        s = Server("slo")
         a[t] = sweep(s, t, ceiling)
+        s.stop()
     res["a"] = a
     for t, v in a.items():
         print("  %-11s max goodput %7.0f/s = %.2f x ceiling" % (t, v["max_goodput"], v["max_goodput"] / ceiling))
 
     print("\nd. serving overhead at one request in flight (10/s)", flush=True)
+    s = Server("slo")
     d = {}
     for t in ["http-json", "http-binary", "sdk"]:
         # --spin: Go timers wake up to a millisecond late, which would count
@@ -140,7 +145,9 @@ def main():
         print("  %-11s p50 %.3f ms (from the scheduled time %.3f) - compute %.3f ms = %.0f us" % (t, p50, r["p50_ms"], batch1, d[t]["overhead_us"]))
     res["d"] = d
 
+    s.stop()
     print("\nc. overload: 50%% then 2x the max goodput (http-binary), %g s" % OVERLOAD_S, flush=True)
+    s = Server("slo")
     good = a["http-binary"]["max_goodput"]
     half = s.bench("http-binary", 0.5 * good, duration=OVERLOAD_S / 2)
     rss_half = s.peak_rss_mib()

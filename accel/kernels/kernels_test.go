@@ -356,24 +356,19 @@ func TestZeroAllocs(t *testing.T) {
 	ga, gb, gc, gd := randF32(r, 784), randF32(r, 784*256), randF32(r, 256), make([]float32, 256)
 	pp := PoolParams{N: 1, C: 32, H: 14, W: 14, KH: 2, KW: 2, SH: 2, SW: 2}
 	pd := make([]float32, pp.OutLen())
-	allocs := testing.AllocsPerRun(50, func() {
+	run := func() {
 		Conv2D(cp, out, x, w, b, scratch)
 		Gemm(gp, gd, ga, gb, gc)
 		MaxPool(pp, pd, out)
 		Add(out, out, out, ReLU)
-	})
+	}
+	allocs := testing.AllocsPerRun(50, run)
 	if allocs != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per run, want 0", allocs)
 	}
 	// A collection between runs empties a sync.Pool: the task records
 	// must survive it (a server collects all the time).
-	allocs = testing.AllocsPerRun(10, func() {
-		runtime.GC()
-		Conv2D(cp, out, x, w, b, scratch)
-		Gemm(gp, gd, ga, gb, gc)
-		MaxPool(pp, pd, out)
-		Add(out, out, out, ReLU)
-	})
+	allocs = testing.AllocsPerRun(10, func() { runtime.GC(); run() })
 	if allocs != 0 && !raceEnabled {
 		t.Fatalf("%v allocations per run after a garbage collection, want 0", allocs)
 	}
