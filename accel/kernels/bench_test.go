@@ -18,6 +18,7 @@ func BenchmarkConv2D(b *testing.B) {
 		{"fmnist1-b32", pad1(Conv2DParams{N: 32, C: 1, H: 28, W: 28, M: 16, KH: 3, KW: 3, Act: ReLU})},
 		{"fmnist2-b32", pad1(Conv2DParams{N: 32, C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, Act: ReLU})},
 		{"fmnist2-b1", pad1(Conv2DParams{N: 1, C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, Act: ReLU})},
+		{"resnet-stem-b8", Conv2DParams{N: 8, C: 3, H: 224, W: 224, M: 64, KH: 7, KW: 7, SH: 2, SW: 2, PT: 3, PL: 3, PB: 3, PR: 3, Act: ReLU}},
 		{"resnet-3x3x64-b1", pad1(Conv2DParams{N: 1, C: 64, H: 56, W: 56, M: 64, KH: 3, KW: 3, Act: ReLU})},
 		{"resnet-3x3x256-b1", pad1(Conv2DParams{N: 1, C: 256, H: 14, W: 14, M: 256, KH: 3, KW: 3, Act: ReLU})},
 		{"resnet-3x3x512-b1", pad1(Conv2DParams{N: 1, C: 512, H: 7, W: 7, M: 512, KH: 3, KW: 3, Act: ReLU})},
