@@ -382,3 +382,33 @@ func TestPrecheckFullQueue(t *testing.T) {
 		t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
 	}
 }
+
+// TestAdmissionUsesTheHighQuantile: admission predicts by the same
+// high-quantile time batch formation uses, so it refuses a request that
+// fits the mean batch time but not the slow batches the replica has
+// shown (the batcher could only have served it in a smaller batch or
+// dropped it).
+func TestAdmissionUsesTheHighQuantile(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 1, 0, f)
+	// Batches of one usually take 10ms; two of the last 64 took 40ms.
+	samples := make([]time.Duration, 0, 64)
+	for range 62 {
+		samples = append(samples, 10*ms)
+	}
+	q.Profile().Seed(1, append(samples, 40*ms, 40*ms)...)
+	if typ := q.Profile().Typical(1); typ > 20*ms {
+		t.Fatalf("mean %v: the test needs a mean well under the high quantile", typ)
+	}
+	r, _ := request(1, 1, time.Now().Add(25*ms))
+	if err := q.Submit(r); !errors.Is(err, ErrWouldMiss) {
+		t.Fatalf("Submit with 25ms to go, mean about 11ms, high quantile 40ms = %v, want ErrWouldMiss", err)
+	}
+	if err := q.Precheck(time.Now().Add(25 * ms)); !errors.Is(err, ErrWouldMiss) {
+		t.Fatalf("Precheck = %v, want ErrWouldMiss", err)
+	}
+	ok, _ := request(1, 2, time.Now().Add(60*ms))
+	if err := q.Submit(ok); err != nil {
+		t.Fatalf("Submit with 60ms to go: %v", err)
+	}
+}

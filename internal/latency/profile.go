@@ -125,8 +125,8 @@ func (p *Profile) Predict(rows int) time.Duration {
 
 // Typical is the mean time from dispatch to answer of a batch of rows:
 // mean compute time plus mean overhead; 0 when nothing has been observed.
-// Refusing a request is a certain miss, so the queue refuses only what
-// this typical time says would miss; batch sizes use the high quantile.
+// The queue picks its drain batch size by it; admission and batch sizes
+// use the high quantile (Predict).
 func (p *Profile) Typical(rows int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
