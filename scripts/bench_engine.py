@@ -15,8 +15,9 @@ rows need testdata/large (`/usr/bin/python3 scripts/make_models.py
 
 Each round times every (model, batch) cell in PyTorch eager and jit+freeze
 (warm-up, then enough calls for about --cell-seconds), then runs Gannet's Go
-benchmark once (models/onnx BenchmarkRun: Program.Run, the served path with
-decoding and encoding, from a test binary built once), so load on a shared
+benchmark once (models/onnx BenchmarkRun: Program.RunInto, a whole inference
+with decoding and encoding into reused output buffers, from a test binary
+built once), so load on a shared
 machine hits all engines alike. The table gives, per cell, the median over
 rounds of the mean time per call in milliseconds, Gannet's allocations per
 run and the ratio Gannet / jit+freeze (the goal of issue 4 is <= 1.0).

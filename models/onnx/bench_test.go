@@ -11,8 +11,9 @@ import (
 	"github.com/gannet-ml/gannet/internal/fmnist"
 )
 
-// BenchmarkRun times Program.Run, the served path (decode the request
-// bytes, run the bucket, encode the outputs), on the Fashion-MNIST models at
+// BenchmarkRun times a whole inference (decode the request bytes, run the
+// bucket, encode the outputs) with the caller's output buffers
+// (Program.RunInto; Run adds one allocation for the outputs it returns), on the Fashion-MNIST models at
 // batch 1, 8 and 32 (real images) and on the torchvision models of
 // testdata/large at batch 1 and 8 (PyTorch's reference inputs; skipped when
 // absent). scripts/bench_engine.py parses its lines:
@@ -74,9 +75,13 @@ func benchLarge(b *testing.B, name string) {
 func benchBatch(b *testing.B, p *Program, n int, in []byte) {
 	b.Run(fmt.Sprintf("batch%d", n), func(b *testing.B) {
 		inputs := [][]byte{in}
+		outputs := make([][]byte, len(p.outputs))
+		for i := range outputs {
+			outputs[i] = make([]byte, p.OutputBytes(i, n))
+		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := p.Run(n, inputs); err != nil {
+			if err := p.RunInto(n, inputs, outputs); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -290,6 +290,23 @@ func TestRunChecksInputs(t *testing.T) {
 			t.Errorf("Run(%d, %d inputs): got %v, want %q", tc.n, len(tc.inputs), err, tc.want)
 		}
 	}
+	// RunInto checks the inputs alike, and its output buffers.
+	for _, tc := range []struct {
+		n       int
+		inputs  [][]byte
+		outputs [][]byte
+		want    string
+	}{
+		{2, [][]byte{row}, [][]byte{make([]byte, 32)}, `input "x": 16 bytes, want 32`},
+		{1, [][]byte{row}, nil, "0 output buffers given, the model has 1"},
+		{1, [][]byte{row}, [][]byte{make([]byte, 15)}, `output "y": buffer of 15 bytes, want 16`},
+		{2, [][]byte{f32Bytes(make([]float32, 8))}, [][]byte{row}, `output "y": buffer of 16 bytes, want 32`},
+	} {
+		err := p.RunInto(tc.n, tc.inputs, tc.outputs)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrBadInput) {
+			t.Errorf("RunInto(%d, %d inputs, %d outputs): got %v, want %q", tc.n, len(tc.inputs), len(tc.outputs), err, tc.want)
+		}
+	}
 	// Padding rows must not leak into results: run 3 rows after 1.
 	x := []float32{-1, 2, -3, 4, 5, -6, 7, -8, 9, 10, -11, 12}
 	for _, n := range []int{3, 1, 3} {

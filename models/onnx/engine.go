@@ -14,7 +14,7 @@ import (
 // Execution. Each bucket's graph runs on accel's executor (accel/exec):
 // sorted and memory-planned once at compile time, then run op by op on the
 // calling goroutine with no allocation. The executor owns the input
-// buffers: runBucket decodes the request bytes straight into them, and
+// buffers: runInto decodes the request bytes straight into them, and
 // encodes the outputs straight from the planned result buffers.
 
 // bucketProg is the graph and executor of one bucket.
@@ -102,6 +102,33 @@ func (p *Program) Fallbacks() map[int][]string {
 // static program). Besides the returned bytes and shapes it allocates
 // nothing.
 func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [][]int64, error) {
+	// One block for all output bytes and one for all shapes.
+	total, dims := 0, 0
+	for i := range bp.out {
+		total += p.outBytes(i, n)
+		dims += p.outRank(i)
+	}
+	block := make([]byte, total)
+	shapeBlock := make([]int64, dims)
+	outputs := make([][]byte, len(bp.out))
+	shapes := make([][]int64, len(bp.out))
+	for i := range bp.out {
+		size, r := p.outBytes(i, n), p.outRank(i)
+		outputs[i], block = block[:size:size], block[size:]
+		shapes[i], shapeBlock = shapeBlock[:r:r], shapeBlock[r:]
+		p.outShapeInto(i, n, shapes[i])
+	}
+	if err := p.runInto(bp, n, inputs, outputs); err != nil {
+		return nil, nil, err
+	}
+	return outputs, shapes, nil
+}
+
+// runInto runs bp on the first n rows of inputs (all zeros when inputs is
+// nil) and writes the first n rows of output i into outputs[i] (exactly
+// outBytes(i, n) long). It allocates nothing when every output is an FP32
+// executor output or constant (others are converted through a temporary).
+func (p *Program) runInto(bp *bucketProg, n int, inputs, outputs [][]byte) error {
 	for i, t := range bp.inT {
 		if t == nil {
 			continue // a fixed input, folded as a constant
@@ -125,42 +152,31 @@ func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [
 	}
 	if bp.ex != nil {
 		if err := bp.ex.Run(); err != nil {
-			return nil, nil, fmt.Errorf("%w: bucket %d: %v", ErrInternal, bp.size, err)
+			return fmt.Errorf("%w: bucket %d: %v", ErrInternal, bp.size, err)
 		}
 	}
-	// One block for all output bytes and one for all shapes.
-	total, dims := 0, 0
-	for i := range bp.out {
-		total += p.outLen(i, n) * elemSize(p.outDT[i])
-		dims += p.outRank(i)
-	}
-	block := make([]byte, total)
-	shapeBlock := make([]int64, dims)
-	outputs := make([][]byte, len(bp.out))
-	shapes := make([][]int64, len(bp.out))
 	for i, v := range bp.out {
-		need := p.outLen(i, n)
-		size := need * elemSize(p.outDT[i])
-		dst := block[:size:size]
-		block = block[size:]
-		if err := p.encodeOut(bp, i, v, need, dst); err != nil {
-			return nil, nil, err
+		if err := p.encodeOut(bp, i, v, p.outLen(i, n), outputs[i]); err != nil {
+			return err
 		}
-		outputs[i] = dst
-		r := p.outRank(i)
-		s := shapeBlock[:r:r]
-		shapeBlock = shapeBlock[r:]
-		if p.static {
-			for k, d := range p.outShape[i] {
-				s[k] = int64(d)
-			}
-		} else {
-			s[0] = int64(n)
-			copy(s[1:], p.outTail[i])
-		}
-		shapes[i] = s
 	}
-	return outputs, shapes, nil
+	return nil
+}
+
+// outBytes is the size in bytes of output i for n rows.
+func (p *Program) outBytes(i, n int) int { return p.outLen(i, n) * elemSize(p.outDT[i]) }
+
+// outShapeInto writes the shape of output i for n rows into s (len
+// outRank(i)).
+func (p *Program) outShapeInto(i, n int, s []int64) {
+	if p.static {
+		for k, d := range p.outShape[i] {
+			s[k] = int64(d)
+		}
+		return
+	}
+	s[0] = int64(n)
+	copy(s[1:], p.outTail[i])
 }
 
 // outLen is the number of elements Run returns for output i.

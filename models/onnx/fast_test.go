@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -125,8 +126,9 @@ func TestFuseResidualAddRelu(t *testing.T) {
 	runBoth(t, g, [][]byte{valueInfoPB("a", dtFloat, "batch", 2, 3, 3)}, 18, 2)
 }
 
-// TestRunAllocations: the executor allocates nothing per run; Program.Run
-// only the bytes and shapes it returns (4 allocations, whatever the model).
+// TestRunAllocations: the executor and RunInto allocate nothing per run;
+// Program.Run only the bytes and shapes it returns (4 allocations, whatever
+// the model).
 func TestRunAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -136,15 +138,21 @@ func TestRunAllocations(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { _ = p.progs[0].ex.Run() }); a != 0 {
 		t.Errorf("executor: %v allocations per run, want 0", a)
 	}
+	out := [][]byte{make([]byte, p.OutputBytes(0, 1))}
+	if a := testing.AllocsPerRun(100, func() { _ = p.RunInto(1, in, out) }); a != 0 {
+		t.Errorf("Program.RunInto: %v allocations per run, want 0", a)
+	}
 	if a := testing.AllocsPerRun(100, func() { _, _, _ = p.Run(1, in) }); a > 4 {
 		t.Errorf("Program.Run: %v allocations per run, want <= 4", a)
 	}
 }
 
-// TestRunAllocationsModels checks that the executor allocates nothing per
-// run on the real models, whose convolutions and products take the packed
-// paths where the CPU has them (the torchvision models when
-// testdata/large holds them).
+// TestRunAllocationsModels checks that a whole inference (decoding the
+// input bytes, the executor, encoding the outputs) allocates nothing per
+// run with the caller's output buffers (RunInto) on the real models, whose
+// convolutions and products take the packed paths where the CPU has them
+// (the torchvision models when testdata/large holds them), and that
+// RunInto writes what Run returns.
 func TestRunAllocationsModels(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -158,9 +166,27 @@ func TestRunAllocationsModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, bp := range p.progs {
-			if a := testing.AllocsPerRun(runs, func() { _ = bp.ex.Run() }); a != 0 {
-				t.Errorf("bucket %d: %v allocations per run, want 0", bp.size, a)
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, n := range buckets {
+			ins := make([][]byte, len(p.inputs))
+			for i := range ins {
+				ins[i] = f32Bytes(randFloats(r, n*p.inRow[i]))
+			}
+			outs := make([][]byte, len(p.outputs))
+			for i := range outs {
+				outs[i] = make([]byte, p.OutputBytes(i, n))
+			}
+			if a := testing.AllocsPerRun(runs, func() { _ = p.RunInto(n, ins, outs) }); a != 0 {
+				t.Errorf("batch %d: RunInto made %v allocations per run, want 0", n, a)
+			}
+			want, _, err := p.Run(n, ins)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !bytes.Equal(outs[i], want[i]) {
+					t.Errorf("batch %d: RunInto's output %d differs from Run's", n, i)
+				}
 			}
 		}
 	}

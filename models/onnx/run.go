@@ -21,24 +21,59 @@ func (p *Program) Run(n int, inputs [][]byte) (outputs [][]byte, shapes [][]int6
 		}
 	}()
 	defer recoverAs(&err, "Run")
+	bp, err := p.bucketFor(n, inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.runBucket(bp, n, inputs)
+}
+
+// RunInto is Run writing into the caller's buffers: outputs[i] must be
+// exactly OutputBytes(i, n) long (the shape of output i is n followed by the
+// tail of its Outputs() shape), and may be reused for the next call. With
+// FP32 outputs (the served models') it allocates nothing. Not safe for
+// concurrent use.
+func (p *Program) RunInto(n int, inputs, outputs [][]byte) (err error) {
+	defer recoverAs(&err, "RunInto")
+	bp, err := p.bucketFor(n, inputs)
+	if err != nil {
+		return err
+	}
+	if len(outputs) != len(p.outputs) {
+		return badInput("onnx: %d output buffers given, the model has %d outputs", len(outputs), len(p.outputs))
+	}
+	for i, out := range outputs {
+		if want := p.outBytes(i, n); len(out) != want {
+			return badInput("onnx: output %q: buffer of %d bytes, want %d", p.outputs[i].Name, len(out), want)
+		}
+	}
+	return p.runInto(bp, n, inputs, outputs)
+}
+
+// OutputBytes is the size in bytes of output i (Outputs() order) for a
+// batch of n rows: what RunInto needs.
+func (p *Program) OutputBytes(i, n int) int { return p.outBytes(i, n) }
+
+// bucketFor checks a batch of n rows of inputs and returns the bucket
+// that runs it.
+func (p *Program) bucketFor(n int, inputs [][]byte) (*bucketProg, error) {
 	if p.static {
-		return nil, nil, badInput("onnx: Run on a program compiled for fixed shapes; use Exec")
+		return nil, badInput("onnx: Run on a program compiled for fixed shapes; use Exec")
 	}
 	largest := p.buckets[len(p.buckets)-1]
 	if n < 1 || n > largest {
-		return nil, nil, badInput("onnx: batch of %d rows is out of range 1..%d", n, largest)
+		return nil, badInput("onnx: batch of %d rows is out of range 1..%d", n, largest)
 	}
 	if len(inputs) != len(p.inputs) {
-		return nil, nil, badInput("onnx: %d inputs given, the model has %d", len(inputs), len(p.inputs))
+		return nil, badInput("onnx: %d inputs given, the model has %d", len(inputs), len(p.inputs))
 	}
 	for i, in := range inputs {
 		if want := n * p.inRow[i] * elemSize(p.inDT[i]); len(in) != want {
-			return nil, nil, badInput("onnx: input %q: %d bytes, want %d (%d rows of %v %s)",
+			return nil, badInput("onnx: input %q: %d bytes, want %d (%d rows of %v %s)",
 				p.inputs[i].Name, len(in), want, n, p.inTail[i], p.inputs[i].DataType)
 		}
 	}
-	k := sort.SearchInts(p.buckets, n)
-	return p.runBucket(p.progs[k], n, inputs)
+	return p.progs[sort.SearchInts(p.buckets, n)], nil
 }
 
 // CompileStatic compiles m for the given input shapes only (one per graph
