@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -33,12 +35,40 @@ func (s *Server) newHTTP() *fasthttp.Server {
 		MaxRequestBodySize:            int(s.cfg.MaxRequestBytes),
 		ErrorHandler:                  errorHandler(s.cfg.MaxRequestBytes),
 		IdleTimeout:                   2 * time.Minute,
-		ReadTimeout:                   time.Minute,
+		ReadTimeout:                   s.cfg.HTTPReadTimeout,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
 	}
+}
+
+// readListener hands fasthttp connections that remember whether they have
+// read anything: fasthttp's error for a connection that never sent a byte
+// is the same as for one cut short mid-request.
+type readListener struct{ net.Listener }
+
+func (l readListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &readConn{Conn: c}, nil
+}
+
+// readConn is an accepted connection; only its fasthttp goroutine (which
+// also runs errorHandler) uses it.
+type readConn struct {
+	net.Conn
+	read bool // a byte has arrived
+}
+
+func (c *readConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.read = true
+	}
+	return n, err
 }
 
 type fasthttpLogger struct {
@@ -49,10 +79,25 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug("fasthttp", "msg", format, "args", args)
 }
 
+// errorHandler answers what fasthttp could not read as a request. A
+// read timeout is either a connection that never sent a byte (readConn
+// tells) or one that stopped mid-request. The first is closed without
+// an answer, as net/http and nginx do: a 400 written to a connection the
+// client holds idle in its pool arrives as an unsolicited response (Go's
+// http.Transport logs it, and it can be mistaken for the answer to the
+// next request sent on it). The second gets 408.
 func errorHandler(limit int64) func(*fasthttp.RequestCtx, error) {
 	return func(ctx *fasthttp.RequestCtx, err error) {
 		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 			writeError(ctx, http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(limit, 10)+" bytes (--max-request-bytes)")
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if c, ok := ctx.Conn().(*readConn); ok && !c.read {
+				ctx.Conn().Close() // fasthttp's write of the response then fails, unseen
+				return
+			}
+			writeError(ctx, http.StatusRequestTimeout, "the request did not arrive in full in time")
 			return
 		}
 		writeError(ctx, http.StatusBadRequest, "cannot parse the HTTP request: "+err.Error())

@@ -61,6 +61,12 @@ type Config struct {
 	// RequestTimeout is the deadline of requests that ask for none (and the
 	// most any may ask for); 0 means 30s.
 	RequestTimeout time.Duration
+	// HTTPReadTimeout is how long a new HTTP connection may take to send
+	// its first request, and any request to arrive in full once its first
+	// byte has; 0 means 1 minute. A connection that sends nothing in that
+	// time is closed without an answer; one that sends part of a request
+	// gets 408.
+	HTTPReadTimeout time.Duration
 	// Models are the served models (at least one).
 	Models []Model
 	// ZMQSocketOptions, if set, is applied to the client endpoint's socket
@@ -93,8 +99,8 @@ func (c *Config) Validate() error {
 	if c.Ready == nil {
 		return errors.New("server: no Readiness")
 	}
-	if c.MaxRequestBytes < 0 || c.RequestTimeout < 0 {
-		return errors.New("server: negative MaxRequestBytes or RequestTimeout")
+	if c.MaxRequestBytes < 0 || c.RequestTimeout < 0 || c.HTTPReadTimeout < 0 {
+		return errors.New("server: negative MaxRequestBytes, RequestTimeout or HTTPReadTimeout")
 	}
 	for _, m := range c.Models {
 		if m.Meta == nil || m.Queue == nil || m.Meta.Name == "" {
@@ -139,6 +145,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
+	if cfg.HTTPReadTimeout == 0 {
+		cfg.HTTPReadTimeout = time.Minute
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
@@ -170,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.serve = s.http.Serve(ln)
+		s.serve = s.http.Serve(readListener{ln})
 	}()
 	return s, nil
 }

@@ -22,7 +22,7 @@ import (
 // tests (and a few more) to a real server: each gets its 4xx with an
 // {"error": ...} naming the problem, and the server stays live.
 func TestBadInput(t *testing.T) {
-	in := startServe(t, "--max-request-bytes", "1048576")
+	in := startServe(t, "--max-request-bytes", "1048576", "--http-read-timeout", "1s")
 	in.waitReady(t)
 	const mlp = "/v2/models/fashion-mnist-mlp/infer"
 	image := func(shape, data string) string {
@@ -120,6 +120,46 @@ func TestBadInput(t *testing.T) {
 		}
 		in.live(t)
 	})
+	// A connection that never sends a request is closed without an answer
+	// (a 400 there reached Go's http.Transport as an "unsolicited
+	// response" on a connection it held idle); one that stops mid-request
+	// gets 408.
+	for _, tt := range []struct {
+		name, send string
+		code       int
+	}{
+		{"silent connection", "", 0},
+		{"request cut short", "POST " + mlp + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 408},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(in.http, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			io.WriteString(conn, tt.send)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatalf("read: %v (the server should have closed the connection after 1 s)", err)
+			}
+			if tt.code == 0 {
+				if len(got) != 0 {
+					t.Errorf("the server wrote %q; want the connection closed without an answer", got)
+				}
+				return
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(got)), nil)
+			if err != nil {
+				t.Fatalf("%q: %v", got, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.code || !strings.Contains(string(body), `{"error":"the request did not arrive in full in time"}`) {
+				t.Errorf("got %d %s; want %d with a JSON error", resp.StatusCode, body, tt.code)
+			}
+		})
+	}
+	in.live(t)
 }
 
 // TestBadInputSDK sends malformed requests over the ZeroMQ client endpoint:

@@ -35,7 +35,7 @@ type serveFlags struct {
 	localWorkers                  int
 	maxRequestBytes               int64
 	requestTimeout, heartbeat     time.Duration
-	drainTimeout                  time.Duration
+	drainTimeout, httpReadTimeout time.Duration
 	curveSecret, authorizedKeys   string
 	authTokenFile                 string
 	logLevel                      string
@@ -54,6 +54,7 @@ func serveCmd(args []string) error {
 	fl.Int64Var(&f.maxRequestBytes, "max-request-bytes", 64<<20, "largest request body, before and after decompression")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "deadline of requests that set no timeout")
 	fl.DurationVar(&f.heartbeat, "heartbeat", 250*time.Millisecond, "worker heartbeat interval (dead after 3 silent ones)")
+	fl.DurationVar(&f.httpReadTimeout, "http-read-timeout", time.Minute, "time a new HTTP connection has to send its first request, and a request to arrive in full (a silent connection is closed, a partial request gets 408)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, time allowed to answer requests in flight")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.policy, "batching-policy", "", `override every model's batching_policy: "slo", "fixed" (with a delay: "fixed:2ms") or "aimd"`)
@@ -136,7 +137,7 @@ func serve(f serveFlags, log *slog.Logger) error {
 	var queues []*batching.Queue
 	scfg := server.Config{
 		HTTPAddr: f.httpAddr, ZMQAddr: f.zmqAddr, MaxRequestBytes: f.maxRequestBytes,
-		RequestTimeout: f.requestTimeout, Ready: readiness{disp, zero}, Gatherer: reg, Metrics: server.NewMetrics(reg),
+		RequestTimeout: f.requestTimeout, HTTPReadTimeout: f.httpReadTimeout, Ready: readiness{disp, zero}, Gatherer: reg, Metrics: server.NewMetrics(reg),
 		Version: version, Logger: log, ZMQSocketOptions: sec.serverOptions(), AuthTokens: tokens,
 	}
 	for _, m := range repo.Models {
