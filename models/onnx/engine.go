@@ -105,7 +105,7 @@ func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [
 	// One block for all output bytes and one for all shapes.
 	total, dims := 0, 0
 	for i := range bp.out {
-		total += p.outBytes(i, n)
+		total += p.OutputBytes(i, n)
 		dims += p.outRank(i)
 	}
 	block := make([]byte, total)
@@ -113,7 +113,7 @@ func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [
 	outputs := make([][]byte, len(bp.out))
 	shapes := make([][]int64, len(bp.out))
 	for i := range bp.out {
-		size, r := p.outBytes(i, n), p.outRank(i)
+		size, r := p.OutputBytes(i, n), p.outRank(i)
 		outputs[i], block = block[:size:size], block[size:]
 		shapes[i], shapeBlock = shapeBlock[:r:r], shapeBlock[r:]
 		p.outShapeInto(i, n, shapes[i])
@@ -126,7 +126,7 @@ func (p *Program) runBucket(bp *bucketProg, n int, inputs [][]byte) ([][]byte, [
 
 // runInto runs bp on the first n rows of inputs (all zeros when inputs is
 // nil) and writes the first n rows of output i into outputs[i] (exactly
-// outBytes(i, n) long). It allocates nothing when every output is an FP32
+// OutputBytes(i, n) long). It allocates nothing when every output is an FP32
 // executor output or constant (others are converted through a temporary).
 func (p *Program) runInto(bp *bucketProg, n int, inputs, outputs [][]byte) error {
 	for i, t := range bp.inT {
@@ -162,9 +162,6 @@ func (p *Program) runInto(bp *bucketProg, n int, inputs, outputs [][]byte) error
 	}
 	return nil
 }
-
-// outBytes is the size in bytes of output i for n rows.
-func (p *Program) outBytes(i, n int) int { return p.outLen(i, n) * elemSize(p.outDT[i]) }
 
 // outShapeInto writes the shape of output i for n rows into s (len
 // outRank(i)).

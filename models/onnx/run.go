@@ -43,7 +43,7 @@ func (p *Program) RunInto(n int, inputs, outputs [][]byte) (err error) {
 		return badInput("onnx: %d output buffers given, the model has %d outputs", len(outputs), len(p.outputs))
 	}
 	for i, out := range outputs {
-		if want := p.outBytes(i, n); len(out) != want {
+		if want := p.OutputBytes(i, n); len(out) != want {
 			return badInput("onnx: output %q: buffer of %d bytes, want %d", p.outputs[i].Name, len(out), want)
 		}
 	}
@@ -52,7 +52,7 @@ func (p *Program) RunInto(n int, inputs, outputs [][]byte) (err error) {
 
 // OutputBytes is the size in bytes of output i (Outputs() order) for a
 // batch of n rows: what RunInto needs.
-func (p *Program) OutputBytes(i, n int) int { return p.outBytes(i, n) }
+func (p *Program) OutputBytes(i, n int) int { return p.outLen(i, n) * elemSize(p.outDT[i]) }
 
 // bucketFor checks a batch of n rows of inputs and returns the bucket
 // that runs it.
