@@ -383,15 +383,10 @@ func TestPrecheckFullQueue(t *testing.T) {
 	}
 }
 
-// TestAdmissionUsesTheHighQuantile: admission predicts by the same
-// high-quantile time batch formation uses, so it refuses a request that
-// fits the mean batch time but not the slow batches the replica has
-// shown (the batcher could only have served it in a smaller batch or
-// dropped it).
-func TestAdmissionUsesTheHighQuantile(t *testing.T) {
-	f := newFake()
-	q := newQueue(t, 1, 0, f)
-	// Batches of one usually take 10ms; two of the last 64 took 40ms.
+// slowSpell seeds q's profile for batches of one: usually 10ms, but two
+// of the last 64 took 40ms.
+func slowSpell(t *testing.T, q *Queue) {
+	t.Helper()
 	samples := make([]time.Duration, 0, 64)
 	for range 62 {
 		samples = append(samples, 10*ms)
@@ -400,15 +395,64 @@ func TestAdmissionUsesTheHighQuantile(t *testing.T) {
 	if typ := q.Profile().Typical(1); typ > 20*ms {
 		t.Fatalf("mean %v: the test needs a mean well under the high quantile", typ)
 	}
+}
+
+// TestAdmissionUsesTheHighQuantile: with a batch ahead of it, admission
+// predicts by the same high-quantile time batch formation uses, so it
+// refuses a request that fits the mean batch time but not the slow
+// batches the replica has shown (the batcher could only have served it
+// in a smaller batch or dropped it).
+func TestAdmissionUsesTheHighQuantile(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 1, 0, f)
+	slowSpell(t, q)
+	busy, busyCh := request(1, 0, time.Now().Add(time.Second))
+	if err := q.Submit(busy); err != nil {
+		t.Fatal(err)
+	}
+	f.free <- struct{}{}
+	running := <-f.ran // the one replica is busy with it until answered
 	r, _ := request(1, 1, time.Now().Add(25*ms))
 	if err := q.Submit(r); !errors.Is(err, ErrWouldMiss) {
-		t.Fatalf("Submit with 25ms to go, mean about 11ms, high quantile 40ms = %v, want ErrWouldMiss", err)
+		t.Fatalf("Submit with 25ms to go behind a running batch, mean about 11ms, high quantile 40ms = %v, want ErrWouldMiss", err)
 	}
 	if err := q.Precheck(time.Now().Add(25 * ms)); !errors.Is(err, ErrWouldMiss) {
 		t.Fatalf("Precheck = %v, want ErrWouldMiss", err)
 	}
-	ok, _ := request(1, 2, time.Now().Add(60*ms))
+	ok, _ := request(1, 2, time.Now().Add(100*ms))
 	if err := q.Submit(ok); err != nil {
-		t.Fatalf("Submit with 60ms to go: %v", err)
+		t.Fatalf("Submit with 100ms to go: %v", err)
+	}
+	echo(running)
+	if got := <-busyCh; got.Err != nil {
+		t.Fatal(got.Err)
+	}
+}
+
+// TestAdmissionWithAFreeReplicaUsesTheTypicalTime: with nothing ahead and
+// a replica free, the batcher sends a request at once, so admission takes
+// what its typical time lets through. By the high quantile, outliers
+// above the SLO refused every request, and with no batch answered the
+// profile never recovered (make bench: goodput 2/s for a whole 5 s step).
+func TestAdmissionWithAFreeReplicaUsesTheTypicalTime(t *testing.T) {
+	f := newFake()
+	q := newQueueWith(t, Config{MaxBatchSize: 1, SLO: 25 * ms}, f)
+	slowSpell(t, q)
+	if err := q.Precheck(time.Time{}); err != nil {
+		t.Fatalf("Precheck with the 25ms SLO, a free replica, mean about 11ms = %v, want nil", err)
+	}
+	r, ch := request(1, 1, time.Time{})
+	if err := q.Submit(r); err != nil {
+		t.Fatalf("Submit with the 25ms SLO, a free replica, mean about 11ms = %v, want it taken", err)
+	}
+	f.free <- struct{}{}
+	echo(<-f.ran)
+	if got := <-ch; got.Err != nil {
+		t.Fatal(got.Err)
+	}
+	// A deadline under the typical time is still refused at once.
+	late, _ := request(1, 2, time.Now().Add(5*ms))
+	if err := q.Submit(late); !errors.Is(err, ErrWouldMiss) {
+		t.Fatalf("Submit with 5ms to go, mean about 11ms = %v, want ErrWouldMiss", err)
 	}
 }

@@ -19,12 +19,24 @@ import (
 // taken from: the second largest of 64 is about the 98th percentile.
 const window = 64
 
+// maxAge is how old a sample may be, relative to the newest one, and
+// still count in the high quantile (the newest two always count). Without
+// it two outliers held the estimate until 62 more batches of that bucket
+// had run: at a bucket that runs rarely, for minutes; and when the
+// outliers made admission refuse nearly everything, batches became rare
+// and the estimate stayed high (make bench saw goodput fall to 2
+// requests/s for a whole 5 s load step). Within maxAge a busy bucket
+// still holds its last 64 samples.
+const maxAge = 2 * time.Second
+
 // alpha is the weight of a new sample in the running mean.
 const alpha = 1.0 / 16
 
 // Profile is the latency profile of one replica (or one model).
 type Profile struct {
 	buckets []int // ascending batch sizes a batch is padded to; nil: exact rows
+
+	now func() time.Time // the clock samples are stamped by; time.Now but in tests
 
 	mu       sync.Mutex // guards stats and overhead
 	stats    []stat     // per bucket (per row count when buckets is nil)
@@ -36,10 +48,15 @@ type stat struct {
 	n    int // samples seen
 	mean float64
 	ring [window]int64
-	high int64 // second largest of ring (the largest while n < 2)
+	at   [window]int64 // when each sample of ring was taken, Unix ns
+	high int64         // a high quantile of ring within maxAge (see add)
 }
 
-func (s *stat) add(d time.Duration) {
+// add records sample d taken at the time at (Unix ns) and recomputes the
+// high quantile: the second largest of the samples in the ring no older
+// than maxAge before at, counting the newest two whatever their age (the
+// largest while fewer than minCounted count).
+func (s *stat) add(d time.Duration, at int64) {
 	x := int64(d)
 	if s.n == 0 {
 		s.mean = float64(x)
@@ -47,9 +64,17 @@ func (s *stat) add(d time.Duration) {
 		s.mean += alpha * (float64(x) - s.mean)
 	}
 	s.ring[s.n%window] = x
+	s.at[s.n%window] = at
 	s.n++
+	newest2 := (s.n - 2) % window // the slot of the second newest (if any)
 	var first, second int64
-	for _, v := range s.ring[:min(s.n, window)] {
+	counted := 0
+	oldest := at - int64(maxAge)
+	for i, v := range s.ring[:min(s.n, window)] {
+		if s.at[i] < oldest && i != newest2 && i != (s.n-1)%window {
+			continue
+		}
+		counted++
 		if v > first {
 			first, second = v, first
 		} else if v > second {
@@ -57,16 +82,21 @@ func (s *stat) add(d time.Duration) {
 		}
 	}
 	s.high = second
-	if s.n < 2 {
+	if counted < minCounted {
 		s.high = first
 	}
 }
+
+// minCounted is how many samples the high quantile needs before it is the
+// second largest rather than the largest: of fewer, the second largest is
+// closer to the median than to a high quantile.
+const minCounted = 16
 
 // New returns an empty profile for a model compiled for the given batch
 // buckets (ascending; a batch of n rows runs as the smallest bucket >= n).
 // With no buckets every row count is its own bucket, up to maxRows.
 func New(buckets []int, maxRows int) *Profile {
-	p := &Profile{buckets: slices.Clone(buckets)}
+	p := &Profile{buckets: slices.Clone(buckets), now: time.Now}
 	if len(p.buckets) == 0 {
 		p.buckets = make([]int, max(maxRows, 1))
 		for i := range p.buckets {
@@ -89,10 +119,11 @@ func (p *Profile) bucket(rows int) int {
 
 // Seed records warm-up timings of a batch of rows (compute only).
 func (p *Profile) Seed(rows int, samples ...time.Duration) {
+	at := p.now().UnixNano()
 	p.mu.Lock()
 	s := &p.stats[p.bucket(rows)]
 	for _, d := range samples {
-		s.add(d)
+		s.add(d, at)
 	}
 	p.mu.Unlock()
 }
@@ -100,10 +131,11 @@ func (p *Profile) Seed(rows int, samples ...time.Duration) {
 // Observe records one batch of rows that computed for compute and took
 // total from dispatch to answer.
 func (p *Profile) Observe(rows int, compute, total time.Duration) {
+	at := p.now().UnixNano()
 	p.mu.Lock()
-	p.stats[p.bucket(rows)].add(compute)
+	p.stats[p.bucket(rows)].add(compute, at)
 	if total >= compute {
-		p.overhead.add(total - compute)
+		p.overhead.add(total-compute, at)
 	}
 	p.mu.Unlock()
 }

@@ -61,6 +61,46 @@ func TestHighQuantileAndOverhead(t *testing.T) {
 	}
 }
 
+// TestOutliersAgeOut: two slow batches raise the high quantile, but not
+// for ever when few batches follow: after maxAge only the newest two
+// samples and those within maxAge of the newest count.
+func TestOutliersAgeOut(t *testing.T) {
+	p := New([]int{1}, 1)
+	clock := time.Unix(1000, 0)
+	p.now = func() time.Time { return clock }
+	for range 10 {
+		p.Observe(1, 1*ms, 1*ms)
+	}
+	p.Observe(1, 40*ms, 60*ms) // a slow spell: two batches, and the way back
+	p.Observe(1, 40*ms, 60*ms) // slow too (compute 40ms, overhead 20ms)
+	if got, want := p.Predict(1), 60*ms; got != want {
+		t.Fatalf("after two slow batches Predict(1) = %v, want %v", got, want)
+	}
+	clock = clock.Add(maxAge / 2)
+	p.Observe(1, 1*ms, 1*ms)
+	if got, want := p.Predict(1), 60*ms; got != want {
+		t.Errorf("within maxAge of them Predict(1) = %v, want still %v", got, want)
+	}
+	clock = clock.Add(maxAge)
+	p.Observe(1, 1*ms, 1*ms)
+	// Only 14 samples so far: without aging the outliers would count for
+	// 50 more batches.
+	if got, want := p.Predict(1), 1*ms; got != want {
+		t.Errorf("%v after the slow batches Predict(1) = %v, want %v (aged out)", 3*maxAge/2, got, want)
+	}
+	// The newest two count whatever their age; of so few, the largest.
+	q := New([]int{1}, 1)
+	q.now = p.now
+	for _, d := range []time.Duration{9 * ms, 5 * ms} {
+		q.Observe(1, d, d)
+		clock = clock.Add(time.Hour)
+	}
+	q.Observe(1, 2*ms, 2*ms)
+	if got := q.Predict(1); got != 5*ms {
+		t.Errorf("Predict(1) = %v, want 5ms: the newest two count whatever their age, the older not", got)
+	}
+}
+
 func TestExactRows(t *testing.T) {
 	p := New(nil, 4)
 	p.Seed(3, 3*ms)
