@@ -345,13 +345,6 @@ func (q *Queue) Precheck(deadline time.Time) error {
 // run; with nothing ahead and a replica free, it is the typical time of
 // its own batch. It returns 0 when the profile knows nothing yet.
 func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
-	rowsAhead := ahead
-	if q.rows != len(q.waiting) { // not all single rows: count them
-		rowsAhead = 0
-		for _, w := range q.waiting[:ahead] {
-			rowsAhead += w.Rows
-		}
-	}
 	replicas := q.replicaCount()
 	if ahead == 0 && q.inflight < replicas {
 		// Nothing ahead and a replica free: the batcher sends it at once
@@ -362,6 +355,13 @@ func (q *Queue) predictWaitLocked(ahead, rows int) time.Duration {
 		// outliers reached the SLO, and with so few batches answered the
 		// estimate hardly moved: goodput 2/s in make bench.
 		return q.profile.Typical(rows)
+	}
+	rowsAhead := ahead
+	if q.rows != len(q.waiting) { // not all single rows: count them
+		rowsAhead = 0
+		for _, w := range q.waiting[:ahead] {
+			rowsAhead += w.Rows
+		}
 	}
 	n := rowsAhead + rows
 	b := min(q.feasible, (n+replicas-1)/replicas)

@@ -66,12 +66,13 @@ func (s *stat) add(d time.Duration, at int64) {
 	s.ring[s.n%window] = x
 	s.at[s.n%window] = at
 	s.n++
-	newest2 := (s.n - 2) % window // the slot of the second newest (if any)
+	// The slots of the newest and the second newest (-1 if none).
+	newest, newest2 := (s.n-1)%window, (s.n-2)%window
 	var first, second int64
 	counted := 0
 	oldest := at - int64(maxAge)
 	for i, v := range s.ring[:min(s.n, window)] {
-		if s.at[i] < oldest && i != newest2 && i != (s.n-1)%window {
+		if s.at[i] < oldest && i != newest && i != newest2 {
 			continue
 		}
 		counted++
