@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,25 +119,35 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 	defer cancel()
 	// The frontend's memory and goroutines, after the first minute (or a
 	// sixth of the run) and at the end.
-	type usage struct{ rss, goroutines float64 }
+	type usage struct{ rss, anon, file, goroutines float64 }
 	sample := func() usage {
 		m := scrape(t, in)
-		return usage{value(m, "process_resident_memory_bytes", nil), value(m, "go_goroutines", nil)}
+		anon, file := rssParts(in.cmd.Process.Pid)
+		return usage{value(m, "process_resident_memory_bytes", nil), anon, file, value(m, "go_goroutines", nil)}
 	}
 	early := make(chan usage, 1)
 	time.AfterFunc(min(time.Minute, duration/6), func() { early <- sample() })
-	// A series every tenth of the run: memory that grows all along is a
-	// leak, memory that levels off is the runtime settling.
+	// A series every tenth of the run (at most a minute apart): memory that
+	// grows all along is a leak, memory that levels off is the runtime
+	// settling. RSS is split into anonymous pages (heaps, stacks) and
+	// file-backed ones (the binary's and libraries' code, faulted in as
+	// paths first run), and the Go heap into what is in use and what the
+	// runtime holds but has not yet returned to the system.
 	series := make(chan string, 1)
 	go func() {
 		var b strings.Builder
-		tick := time.NewTicker(duration / 10)
+		every := min(duration/10, time.Minute)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
-		for range 9 {
+		fmt.Fprintf(&b, "every %v, MiB: rss (anon+file) go-heap-inuse/go-heap-idle-unreturned go-stacks goroutines;", every)
+		for range int(duration/every) - 1 {
 			<-tick.C
 			m := scrape(t, in)
-			fmt.Fprintf(&b, " %.1f/%.1f/%.0f", value(m, "process_resident_memory_bytes", nil)/(1<<20),
-				value(m, "go_memstats_heap_inuse_bytes", nil)/(1<<20), value(m, "go_goroutines", nil))
+			anon, file := rssParts(in.cmd.Process.Pid)
+			fmt.Fprintf(&b, " %.1f(%.1f+%.1f) %.1f/%.1f %.1f %.0f", value(m, "process_resident_memory_bytes", nil)/(1<<20), anon, file,
+				value(m, "go_memstats_heap_inuse_bytes", nil)/(1<<20),
+				(value(m, "go_memstats_heap_idle_bytes", nil)-value(m, "go_memstats_heap_released_bytes", nil))/(1<<20),
+				value(m, "go_memstats_stack_inuse_bytes", nil)/(1<<20), value(m, "go_goroutines", nil))
 		}
 		series <- b.String()
 	}()
@@ -200,8 +211,9 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 	wg.Wait()
 	<-killerDone
 	first, last := <-early, sample()
-	t.Logf("frontend RSS/heap in use MiB/goroutines every %v:%s", duration/10, <-series)
-	t.Logf("frontend RSS %.1f MiB -> %.1f MiB (%+.1f%%), goroutines %.0f -> %.0f", first.rss/(1<<20), last.rss/(1<<20),
+	t.Logf("frontend %s", <-series)
+	t.Logf("frontend RSS %.1f MiB (anon %.1f + file %.1f) -> %.1f MiB (anon %.1f + file %.1f) (%+.1f%%), goroutines %.0f -> %.0f",
+		first.rss/(1<<20), first.anon, first.file, last.rss/(1<<20), last.anon, last.file,
 		100*(last.rss/first.rss-1), first.goroutines, last.goroutines)
 	if duration >= 10*time.Minute {
 		if last.rss > 1.1*first.rss {
@@ -242,4 +254,27 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 	if worst > time.Second {
 		t.Errorf("a killed worker was noticed only after %v, want <= 1 s", worst)
 	}
+}
+
+// rssParts returns a process's resident anonymous and file-backed memory
+// in MiB, from /proc (zeros if it cannot be read).
+func rssParts(pid int) (anon, file float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = kb / 1024
+		case "RssFile:":
+			file = kb / 1024
+		}
+	}
+	return anon, file
 }
