@@ -66,6 +66,27 @@ func (p *peer) recv() wire.WorkerMessage {
 	}
 }
 
+// recvLive is recv for a live worker: it answers each heartbeat while it
+// waits, so the dispatcher does not declare it dead before the message
+// comes.
+func (p *peer) recvLive() wire.WorkerMessage {
+	p.t.Helper()
+	for {
+		frames, err := p.sock.RecvMessageBytes(0)
+		if err != nil {
+			p.t.Fatalf("peer recv: %v", err)
+		}
+		m, err := wire.DecodeWorker(frames, 0)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if _, hb := m.(*wire.Heartbeat); !hb {
+			return m
+		}
+		p.send(&wire.Heartbeat{})
+	}
+}
+
 var testModel = Model{Name: "m", Version: "1", File: []byte("model file"), MaxBatchSize: 4}
 
 func newDispatcher(t *testing.T, models ...Model) *Dispatcher {
@@ -266,7 +287,11 @@ func TestBatchLostTwiceFails(t *testing.T) {
 			waitReady(t, d, "m", true)
 			ch = runWithDeadline(t, d, time.Now().Add(time.Minute))
 		}
-		p.recv() // the batch (first attempt, then the re-dispatch); then silence
+		// The batch (first attempt, then the re-dispatch); then silence. Each
+		// peer answers heartbeats until its batch comes: a second peer as
+		// silent as the first could be declared dead in the same tick, before
+		// the re-dispatch reaches it, and the batch would wait for a replica.
+		p.recvLive()
 	}
 	if o := <-ch; wire.KindOf(o.err) != wire.KindUnavailable || !strings.Contains(o.err.Error(), "not retried again") {
 		t.Fatalf("batch lost twice: %v", o.err)
