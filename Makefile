@@ -46,7 +46,8 @@ fuzz:
 	done; rm -f fuzz.log
 
 ## bench: the SLO figures (max goodput per transport vs the in-process ceiling,
-## baselines, overload, serving overhead, burst) on this machine; about 10 minutes
+## baselines in interleaved rounds, overload, serving overhead, burst, CPU per request) on this
+## machine; about 20 minutes
 bench: build
 	python3 scripts/bench_slo.py
 
