@@ -51,25 +51,20 @@ func (p *peer) send(m wire.WorkerMessage) {
 // recv returns the next message that is not a heartbeat.
 func (p *peer) recv() wire.WorkerMessage {
 	p.t.Helper()
-	for {
-		frames, err := p.sock.RecvMessageBytes(0)
-		if err != nil {
-			p.t.Fatalf("peer recv: %v", err)
-		}
-		m, err := wire.DecodeWorker(frames, 0)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		if _, hb := m.(*wire.Heartbeat); !hb {
-			return m
-		}
-	}
+	return p.next(false)
 }
 
 // recvLive is recv for a live worker: it answers each heartbeat while it
 // waits, so the dispatcher does not declare it dead before the message
 // comes.
 func (p *peer) recvLive() wire.WorkerMessage {
+	p.t.Helper()
+	return p.next(true)
+}
+
+// next returns the next message that is not a heartbeat, answering the
+// heartbeats on the way if beat.
+func (p *peer) next(beat bool) wire.WorkerMessage {
 	p.t.Helper()
 	for {
 		frames, err := p.sock.RecvMessageBytes(0)
@@ -83,7 +78,9 @@ func (p *peer) recvLive() wire.WorkerMessage {
 		if _, hb := m.(*wire.Heartbeat); !hb {
 			return m
 		}
-		p.send(&wire.Heartbeat{})
+		if beat {
+			p.send(&wire.Heartbeat{})
+		}
 	}
 }
 

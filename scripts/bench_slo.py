@@ -121,7 +121,7 @@ class Server:
             after = [cpu_seconds(p) for p in procs] + [children_cpu()]
         except OSError:  # a worker went away: no CPU figures for this step
             return r
-        sent = r.get("requests", 0) + rate * 1.0  # and the 1 s warm-up
+        sent = r.get("requests", 0) + rate  # and the 1 s warm-up
         if sent > 0:
             used = [a - b for a, b in zip(after, before)]
             r["cpu_us"] = {"serve": 1e6 * used[0] / sent, "workers": 1e6 * sum(used[1:-1]) / sent,

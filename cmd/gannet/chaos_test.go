@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/gannet-ml/gannet/client"
 	"github.com/gannet-ml/gannet/wire"
 )
@@ -126,11 +128,11 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 	// the load stops the last answers' buffers have not yet been collected.
 	// Both the minute-1 sample and one after the load are logged as well.
 	type usage struct{ rss, anon, file, goroutines float64 }
-	sample := func() usage {
-		m := scrape(t, in)
+	usageOf := func(m map[string]*dto.MetricFamily) usage {
 		anon, file := rssParts(in.cmd.Process.Pid)
 		return usage{value(m, "process_resident_memory_bytes", nil), anon, file, value(m, "go_goroutines", nil)}
 	}
+	sample := func() usage { return usageOf(scrape(t, in)) }
 	minute1, warm := make(chan usage, 1), make(chan usage, 1)
 	time.AfterFunc(min(time.Minute, duration/6), func() { minute1 <- sample() })
 	time.AfterFunc(duration/6, func() { warm <- sample() })
@@ -151,12 +153,11 @@ func chaos(t *testing.T, duration, killEvery time.Duration, load float64) {
 		for range int(duration/every) - 1 {
 			<-tick.C
 			m := scrape(t, in)
-			anon, file := rssParts(in.cmd.Process.Pid)
-			last = usage{value(m, "process_resident_memory_bytes", nil), anon, file, value(m, "go_goroutines", nil)}
-			fmt.Fprintf(&b, " %.1f(%.1f+%.1f) %.1f/%.1f %.1f %.0f", value(m, "process_resident_memory_bytes", nil)/(1<<20), anon, file,
+			last = usageOf(m)
+			fmt.Fprintf(&b, " %.1f(%.1f+%.1f) %.1f/%.1f %.1f %.0f", last.rss/(1<<20), last.anon, last.file,
 				value(m, "go_memstats_heap_inuse_bytes", nil)/(1<<20),
 				(value(m, "go_memstats_heap_idle_bytes", nil)-value(m, "go_memstats_heap_released_bytes", nil))/(1<<20),
-				value(m, "go_memstats_stack_inuse_bytes", nil)/(1<<20), value(m, "go_goroutines", nil))
+				value(m, "go_memstats_stack_inuse_bytes", nil)/(1<<20), last.goroutines)
 		}
 		lastUnderLoad <- last
 		series <- b.String()
