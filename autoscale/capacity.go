@@ -16,7 +16,7 @@ func Linear(base, perItem time.Duration) func(rows int) time.Duration {
 	return func(rows int) time.Duration { return base + time.Duration(rows)*perItem }
 }
 
-// Capacity returns a replica's throughput in requests per second at its
+// Capacity returns a replica's throughput in rows per second at its
 // SLO-feasible batch size, and that batch size: the maximum over batch
 // sizes b in 1..maxBatch with latency(b) <= BatchBudget*slo of
 // b/latency(b). It returns 0, 0 when not even a batch of one fits the

@@ -165,20 +165,28 @@ func (c Config) withDefaults() Config {
 
 // Input is what the decision sees of one model, every interval (~250 ms).
 type Input struct {
-	Now  time.Time
-	Rate float64 // arrivals per second, recent (about the last second)
+	Now time.Time
+	// Rate is the recent arrival rate (about the last second) in rows per
+	// second, the unit of Capacity: a request of n rows counts n.
+	Rate float64
 	// Arrivals counts the requests that arrived since the source started
 	// counting, refused ones too (batching.QueueStats.Arrivals); 0 when
 	// unknown. Decide measures from it the arrivals of its last interval,
 	// so that it sees a surge before Rate has caught up with it.
-	Arrivals   uint64
-	QueueLen   int           // requests waiting at the frontend
-	QueueDelay time.Duration // high quantile (p99 or max) of queueing delay in the last interval
-	Misses     int           // requests that missed the SLO (late or shed) in the last interval
-	SLO        time.Duration // the model's latency SLO
-	Ready      int           // replicas serving
-	Starting   int           // replicas asked for and not ready yet
-	// Capacity is one ready replica's measured throughput in requests per
+	Arrivals uint64
+	// ArrivedRows counts those requests' rows
+	// (batching.QueueStats.ArrivedRows); 0 when unknown, and then every
+	// request counts as one row. Decide sizes for the rows counted and
+	// takes its confidence in them from the requests: a count of k
+	// requests of m rows each is as noisy as k, not k x m.
+	ArrivedRows uint64
+	QueueLen    int           // requests waiting at the frontend
+	QueueDelay  time.Duration // high quantile (p99 or max) of queueing delay in the last interval
+	Misses      int           // requests that missed the SLO (late or shed) in the last interval
+	SLO         time.Duration // the model's latency SLO
+	Ready       int           // replicas serving
+	Starting    int           // replicas asked for and not ready yet
+	// Capacity is one ready replica's measured throughput in rows per
 	// second at its SLO-feasible batch size ([Capacity] of its latency
 	// profile); 0 when unknown.
 	Capacity float64
@@ -211,7 +219,7 @@ type State struct {
 	ready        int
 	peaks        [peakSlots]peak
 	seen         [maxTracked]seenCap
-	counts       [countSlots]count // Input.Arrivals of the last calls
+	counts       [countSlots]count // Input.Arrivals and ArrivedRows of the last calls
 	nextCount    int
 }
 
@@ -221,10 +229,11 @@ const (
 	countSlots = 32  // arrival counts remembered (8 s at 250 ms)
 )
 
-// count is Input.Arrivals at a time.
+// count is Input.Arrivals and Input.ArrivedRows at a time.
 type count struct {
-	at time.Time
-	n  uint64
+	at   time.Time
+	n    uint64
+	rows uint64
 }
 
 // peak is the largest count needed (at DownUtilization) in one second.
@@ -246,14 +255,14 @@ type seenCap struct {
 // replicas; capacity-based, need = ceil(rate / (TargetUtilization x
 // capacity)) and a need above the current count (ready + starting) is
 // acted on at once, where rate is, when Input.Arrivals counts arrivals,
-// the larger of the lower confidence bounds (Sigmas) of the rates
-// counted over RateWindow and over SurgeWindow (so a step is acted on in
-// the interval that sees it, and Poisson noise does not add replicas),
-// and otherwise Input.Rate; the fast path adds one replica when the
-// queueing delay or SLO misses say the replicas do not keep up although
-// the estimate says they should (not while replicas are starting, and no
-// sooner than UpHold after the last scale-up or change of the ready
-// count); down, one replica at a time, DownStep apart, no sooner than
+// the larger of the lower confidence bounds (Sigmas, on the requests
+// counted) of the rates of rows counted over RateWindow and over
+// SurgeWindow (so a step is acted on in the interval that sees it, and
+// Poisson noise does not add replicas), and otherwise Input.Rate; the
+// fast path adds one replica when the queueing delay or SLO misses say
+// the replicas do not keep up although the estimate says they should
+// (not while replicas are starting, and no sooner than UpHold after the
+// last scale-up or change of the ready count); down, one replica at a time, DownStep apart, no sooner than
 // DownWindow after the last scale-up, and only when the count minus one
 // would have served the largest load of every second of the last
 // DownWindow at DownUtilization (the load: arrivals counted over
@@ -287,14 +296,14 @@ func Decide(cfg Config, st State, in Input) (Decision, State) {
 	// The load of the last second, for scaling down, is the arrivals
 	// counted over RateWindow, too.
 	upRate, downRate, surge := in.Rate, in.Rate, false
-	if r, ok := st.countRate(now, in.Arrivals, cfg.RateWindow, cfg.Sigmas); ok {
+	if r, ok := st.countRate(now, in.Arrivals, in.ArrivedRows, cfg.RateWindow, cfg.Sigmas); ok {
 		upRate = r
-		downRate, _ = st.countRate(now, in.Arrivals, cfg.RateWindow, 0)
+		downRate, _ = st.countRate(now, in.Arrivals, in.ArrivedRows, cfg.RateWindow, 0)
 	}
-	if r, ok := st.countRate(now, in.Arrivals, cfg.SurgeWindow, cfg.Sigmas); ok && r > upRate {
+	if r, ok := st.countRate(now, in.Arrivals, in.ArrivedRows, cfg.SurgeWindow, cfg.Sigmas); ok && r > upRate {
 		upRate, surge = r, true
 	}
-	st.recordCount(now, in.Arrivals)
+	st.recordCount(now, in.Arrivals, in.ArrivedRows)
 
 	need, needDown := cur, cur // unknown capacity: the estimate holds
 	if in.Capacity > 0 {
@@ -383,25 +392,28 @@ func ceilRatio(a, b float64) int {
 	return int(math.Ceil(a/b - 1e-9))
 }
 
-// recordCount remembers an arrival count (0: unknown, not kept); a count
-// below the last one (the source restarted) forgets the older ones.
-func (st *State) recordCount(now time.Time, n uint64) {
+// recordCount remembers an arrival count and its rows (n 0: unknown, not
+// kept); a count below the last one (the source restarted) forgets the
+// older ones.
+func (st *State) recordCount(now time.Time, n, rows uint64) {
 	if n == 0 {
 		return
 	}
 	last := st.counts[(st.nextCount+countSlots-1)%countSlots]
-	if n < last.n {
+	if n < last.n || rows < last.rows {
 		st.counts = [countSlots]count{}
 	}
-	st.counts[st.nextCount] = count{at: now, n: n}
+	st.counts[st.nextCount] = count{at: now, n: n, rows: rows}
 	st.nextCount = (st.nextCount + 1) % countSlots
 }
 
-// countRate is the lower confidence bound, (k - sigmas x sqrt(k)) / t, of
-// the arrival rate from the k arrivals counted over the last t >= window
-// (the newest remembered count at least window old); false when there is
+// countRate is the lower confidence bound of the arrival rate in rows per
+// second from the k requests and r rows counted over the last t >= window
+// (the newest remembered count at least window old): r x (1 - sigmas /
+// sqrt(k)) / t, which is (k - sigmas x sqrt(k)) / t for single-row
+// requests (rows 0: unknown, each request one row); false when there is
 // none, or the count is unknown or went back.
-func (st *State) countRate(now time.Time, n uint64, window time.Duration, sigmas float64) (float64, bool) {
+func (st *State) countRate(now time.Time, n, rows uint64, window time.Duration, sigmas float64) (float64, bool) {
 	if n == 0 {
 		return 0, false
 	}
@@ -411,11 +423,18 @@ func (st *State) countRate(now time.Time, n uint64, window time.Duration, sigmas
 			best = c
 		}
 	}
-	if best.at.IsZero() || n < best.n {
+	if best.at.IsZero() || n < best.n || rows < best.rows {
 		return 0, false
 	}
 	k := float64(n - best.n)
-	return max(0, k-sigmas*math.Sqrt(k)) / now.Sub(best.at).Seconds(), true
+	r := k
+	if rows > 0 && best.rows > 0 {
+		r = float64(rows - best.rows)
+	}
+	if k == 0 {
+		return 0, true
+	}
+	return r * max(0, 1-sigmas/math.Sqrt(k)) / now.Sub(best.at).Seconds(), true
 }
 
 func (st *State) recordPeak(now time.Time, need int) {

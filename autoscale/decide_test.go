@@ -221,6 +221,7 @@ func TestDecideCounts(t *testing.T) {
 	type call struct {
 		at       time.Duration // since t0
 		arrivals uint64
+		rows     uint64 // 0: unknown
 	}
 	base := Input{SLO: 50 * ms, Capacity: 100, Min: 1, Max: 10}
 	for _, tc := range []struct {
@@ -232,28 +233,33 @@ func TestDecideCounts(t *testing.T) {
 	}{
 		// 150/s for 750 ms, then 800/s: the 250 ms count, 200, could come
 		// from (200 - 3 sqrt(200)) / 0.25 s = 630/s at least: 8 replicas.
-		{"surge", []call{{0, 1000}, {750 * ms, 1112}, {time.Second, 1312}},
+		{"surge", []call{{0, 1000, 0}, {750 * ms, 1112, 0}, {time.Second, 1312, 0}},
 			func(in *Input) { in.Rate, in.Ready = 150, 2 }, 8, ReasonSurge},
 		// 330 in the last second and 115 in its last 250 ms (460/s, which
 		// Rate alone would size 6 replicas for): within 3 sigmas of 4's
 		// 340/s, it is noise.
-		{"noise does not scale up", []call{{0, 1000}, {750 * ms, 1215}, {time.Second, 1330}},
+		{"noise does not scale up", []call{{0, 1000, 0}, {750 * ms, 1215, 0}, {time.Second, 1330, 0}},
 			func(in *Input) { in.Rate, in.Ready = 460, 4 }, 4, ReasonHold},
-		{"steady count: Rate is not used", []call{{0, 1000}, {time.Second, 1150}},
+		{"steady count: Rate is not used", []call{{0, 1000, 0}, {time.Second, 1150, 0}},
 			func(in *Input) { in.Rate, in.Ready = 350, 2 }, 2, ReasonHold},
-		{"one count: Rate until a window is counted", []call{{0, 1150}},
+		{"one count: Rate until a window is counted", []call{{0, 1150, 0}},
 			func(in *Input) { in.Rate, in.Ready = 350, 2 }, 5, ReasonCapacity},
-		{"count went back (source restarted): Rate", []call{{0, 5000}, {time.Second, 150}},
+		{"count went back (source restarted): Rate", []call{{0, 5000, 0}, {time.Second, 150, 0}},
 			func(in *Input) { in.Rate, in.Ready = 350, 2 }, 5, ReasonCapacity},
-		{"from zero: Rate, not discounted", []call{{0, 1000}, {time.Second, 1010}},
+		{"from zero: Rate, not discounted", []call{{0, 1000, 0}, {time.Second, 1010, 0}},
 			func(in *Input) { in.Rate, in.Ready, in.Min, in.QueueLen = 250, 0, 0, 5 }, 3, ReasonFromZero},
+		// 100 requests of 8 rows in a second: 800 rows/s, sized with the
+		// confidence of 100 requests, 800 x (1 - 3/10) = 560/s: 7
+		// replicas. Counted as requests it would be (100 - 30)/s: 1.
+		{"multi-row requests: rows are counted", []call{{0, 1000, 8000}, {time.Second, 1100, 8800}},
+			func(in *Input) { in.Rate, in.Ready = 800, 2 }, 7, ReasonCapacity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var st State
 			var d Decision
 			for _, c := range tc.calls {
 				in := base
-				in.Now, in.Arrivals = t0.Add(c.at), c.arrivals
+				in.Now, in.Arrivals, in.ArrivedRows = t0.Add(c.at), c.arrivals, c.rows
 				tc.in(&in)
 				d, st = Decide(Config{}, st, in)
 			}

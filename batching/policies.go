@@ -105,7 +105,7 @@ func sloWait(v *View, rows int, tight time.Time) (time.Time, bool) {
 	if perReplica*now.Seconds() <= float64(rows) {
 		return time.Time{}, false
 	}
-	gap := time.Duration(float64(time.Second) / v.Rate) // expected time to the next arrival
+	gap := time.Duration(float64(time.Second) / v.Rate) // expected time to the next row's arrival
 	// Throughput of sending now vs after one more arrival.
 	if float64(rows+1)/(gap+next).Seconds() <= float64(rows)/now.Seconds() {
 		return time.Time{}, false

@@ -24,7 +24,8 @@ type View struct {
 	// Predict is the replica's predicted time from dispatch to answer of a
 	// batch of rows (a high quantile); 0 when unknown.
 	Predict func(rows int) time.Duration
-	// Rate is the model's recent arrival rate in requests per second.
+	// Rate is the model's recent arrival rate in rows per second (a
+	// request of n rows counts n): the unit of batch sizes and capacity.
 	Rate float64
 	// Replicas is how many replicas serve the model (at least 1).
 	Replicas int

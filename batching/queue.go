@@ -111,18 +111,20 @@ type Queue struct {
 	profile  *latency.Profile // model-wide, from every replica's answers
 	metrics  modelMetrics
 
-	mu         sync.Mutex // guards the fields below
-	waiting    []*Request // in service order: priority, deadline, arrival
-	rows       int        // rows of waiting
-	closed     bool
-	seq        uint64    // arrivals so far (ties in service order)
-	rate       float64   // decayed arrival count (see arrivalLocked)
-	rateAt     time.Time // when rate was last decayed
-	inflight   int       // batches dispatched and not yet answered
-	lastDone   time.Time // when a batch was last answered (or the queue started)
-	feasible   int       // the largest batch the profile says runs in half the SLO
-	waitUntil  time.Time // until when the scheduler waits for a slot
-	cancelWait context.CancelCauseFunc
+	mu          sync.Mutex // guards the fields below
+	waiting     []*Request // in service order: priority, deadline, arrival
+	rows        int        // rows of waiting
+	closed      bool
+	seq         uint64    // arrivals so far (ties in service order)
+	rate        float64   // decayed count of arrived rows (see arrivalLocked)
+	arrivals    uint64    // arrivals counted by arrivalLocked: seq plus those refused for a full queue
+	arrivedRows uint64    // their rows (a refusal before decode counts typicalRowsLocked)
+	rateAt      time.Time // when rate was last decayed
+	inflight    int       // batches dispatched and not yet answered
+	lastDone    time.Time // when a batch was last answered (or the queue started)
+	feasible    int       // the largest batch the profile says runs in half the SLO
+	waitUntil   time.Time // until when the scheduler waits for a slot
+	cancelWait  context.CancelCauseFunc
 
 	wake   chan struct{} // cap 1: something was queued
 	stop   context.CancelFunc
@@ -175,14 +177,29 @@ func New(cfg Config, replicas Replicas) (*Queue, error) {
 // rateTau is the time constant of the arrival-rate estimate.
 const rateTau = time.Second
 
-// arrivalLocked counts one arrival in the exponentially decayed rate.
-func (q *Queue) arrivalLocked(now time.Time) {
-	q.rate = q.rateLocked(now) + 1
+// arrivalLocked counts one arrival of rows in the exponentially decayed
+// rate and in the arrival counters. The rate counts rows, not requests:
+// replicas' capacity and batch sizes are in rows, and a client that sends
+// 8 images per request loads the model 8 times as much as one that sends 1.
+func (q *Queue) arrivalLocked(now time.Time, rows int) {
+	q.rate = q.rateLocked(now) + float64(rows)
 	q.rateAt = now
+	q.arrivals++
+	q.arrivedRows += uint64(rows)
 }
 
-// rateLocked is the decayed arrival count at now; divided by rateTau it
-// is the arrival rate.
+// typicalRowsLocked is the mean rows per request of the arrivals so far
+// (at least 1): what a request refused before it was decoded (Precheck)
+// is counted as.
+func (q *Queue) typicalRowsLocked() int {
+	if q.arrivals == 0 {
+		return 1
+	}
+	return max(1, int((q.arrivedRows+q.arrivals/2)/q.arrivals))
+}
+
+// rateLocked is the decayed count of arrived rows at now; divided by
+// rateTau it is the arrival rate in rows per second.
 func (q *Queue) rateLocked(now time.Time) float64 {
 	if q.rateAt.IsZero() {
 		return 0
@@ -190,7 +207,8 @@ func (q *Queue) rateLocked(now time.Time) float64 {
 	return q.rate * math.Exp(-float64(now.Sub(q.rateAt))/float64(rateTau))
 }
 
-// Rate is the recent arrival rate, in requests per second.
+// Rate is the recent arrival rate, in rows per second (a request of n
+// rows counts n).
 func (q *Queue) Rate() float64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -247,7 +265,7 @@ func (q *Queue) Submit(r *Request) error {
 		q.metrics.shed[shedClosed].Inc()
 		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
 	}
-	q.arrivalLocked(now)
+	q.arrivalLocked(now, r.Rows)
 	if len(q.waiting) >= q.cfg.MaxQueue {
 		q.mu.Unlock()
 		q.metrics.shed[shedQueueFull].Inc()
@@ -287,7 +305,8 @@ func (q *Queue) Submit(r *Request) error {
 // to miss the deadline, capped by the SLO as in Submit. Under overload
 // this refuses a request for the price of a lock instead of a decode; a
 // refusal is counted as an arrival and in the shed metrics exactly as
-// Submit counts it. nil means: decode and Submit, which decides again.
+// Submit counts it (as the mean rows per request so far: its own rows are
+// not known before the decode). nil means: decode and Submit, which decides again.
 // Only a request without a priority or a timeout of its own may be
 // prechecked (either can move it ahead).
 func (q *Queue) Precheck(deadline time.Time) error {
@@ -304,7 +323,7 @@ func (q *Queue) Precheck(deadline time.Time) error {
 		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
 	}
 	if len(q.waiting) >= q.cfg.MaxQueue {
-		q.arrivalLocked(now)
+		q.arrivalLocked(now, q.typicalRowsLocked())
 		q.mu.Unlock()
 		q.metrics.shed[shedQueueFull].Inc()
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
@@ -327,7 +346,7 @@ func (q *Queue) Precheck(deadline time.Time) error {
 		}
 	}
 	if wait := q.predictWaitLocked(lo, 1); wait > 0 && now.Add(wait).After(deadline) {
-		q.arrivalLocked(now)
+		q.arrivalLocked(now, q.typicalRowsLocked())
 		q.seq++ // an arrival, as Submit counts it
 		q.mu.Unlock()
 		q.metrics.shed[shedPredicted].Inc()

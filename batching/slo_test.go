@@ -366,6 +366,33 @@ func TestPrecheckAgreesWithSubmit(t *testing.T) {
 	}
 }
 
+// TestArrivalsCountRows: the arrival rate and the arrival counters the
+// autoscaler reads count rows, so that a client sending 4 images per
+// request is seen as 4 times the load of one sending 1; a refusal before
+// decoding (Precheck), whose rows are unknown, counts the mean so far.
+func TestArrivalsCountRows(t *testing.T) {
+	f := newFake()
+	q := newQueue(t, 8, 4, f) // no replica: the requests wait, the fifth is refused
+	for i := range 5 {
+		r, _ := request(4, int32(4*i), time.Time{})
+		err := q.Submit(r)
+		if (i < 4) != (err == nil) {
+			t.Fatalf("request %d: Submit = %v", i, err)
+		}
+	}
+	if err := q.Precheck(time.Time{}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
+	}
+	st := q.Stats()
+	if st.Arrivals != 6 || st.ArrivedRows != 24 {
+		t.Errorf("arrivals %d requests, %d rows; want 6 and 24 (five of 4 rows, one refused before decoding counted as 4)", st.Arrivals, st.ArrivedRows)
+	}
+	// 24 rows within a few milliseconds, decayed with a 1 s time constant.
+	if st.Rate < 23 || st.Rate > 24 {
+		t.Errorf("rate %.2f/s, want about 24 rows/s (not 6 requests/s)", st.Rate)
+	}
+}
+
 // TestPrecheckFullQueue: a full queue is refused before decoding, with
 // Triton's reason.
 func TestPrecheckFullQueue(t *testing.T) {

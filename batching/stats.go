@@ -12,9 +12,13 @@ type QueueStats struct {
 	Len        int           // requests waiting
 	Rows       int           // rows waiting
 	OldestWait time.Duration // age of the longest-waiting request; 0 when none waits
-	Rate       float64       // recent arrivals per second (see Rate)
+	Rate       float64       // recent arrival rate in rows per second (see Queue.Rate)
 	Inflight   int           // batches on replicas, not yet answered
 	Arrivals   uint64        // requests submitted since the queue started (refused ones too, but not after Close)
+	// ArrivedRows counts the rows of those requests: a request of n rows
+	// counts n (one refused by Precheck, before its rows are known, counts
+	// the mean rows per request so far).
+	ArrivedRows uint64
 	// Met and Missed count, since the queue started, requests answered
 	// within the SLO and those that were not: answered late, or refused or
 	// shed before running for any reason but shutdown (queue full,
@@ -29,7 +33,8 @@ type QueueStats struct {
 func (q *Queue) Stats() QueueStats {
 	now := time.Now()
 	q.mu.Lock()
-	s := QueueStats{Len: len(q.waiting), Rows: q.rows, Rate: q.rateLocked(now) / rateTau.Seconds(), Inflight: q.inflight, Arrivals: q.seq}
+	s := QueueStats{Len: len(q.waiting), Rows: q.rows, Rate: q.rateLocked(now) / rateTau.Seconds(), Inflight: q.inflight,
+		Arrivals: q.arrivals, ArrivedRows: q.arrivedRows}
 	var oldest time.Time
 	for _, r := range q.waiting { // service order, not arrival order
 		if oldest.IsZero() || r.enqueued.Before(oldest) {
@@ -40,7 +45,6 @@ func (q *Queue) Stats() QueueStats {
 	if !oldest.IsZero() {
 		s.OldestWait = now.Sub(oldest)
 	}
-	s.Arrivals += counterValue(q.metrics.shed[shedQueueFull]) // refused before counted in seq
 	s.Met = counterValue(q.metrics.slo[1])
 	s.Missed = counterValue(q.metrics.slo[0])
 	for i, c := range q.metrics.shed {

@@ -42,7 +42,7 @@ type scaledModel struct {
 }
 
 // queueSource is the controller's autoscale.Source: per model, the
-// queue's arrival rate and arrival count, length, oldest wait and misses
+// queue's arrival rate (rows/s) and arrival counts (requests and rows), length, oldest wait and misses
 // since the last call; the dispatcher's ready replicas; the provisioner's
 // starting ones; and a replica's capacity from the model's latency
 // profile.
@@ -63,9 +63,9 @@ func (s *queueSource) Inputs(now time.Time) ([]autoscale.ModelInput, error) {
 			budget = noSLOBudget
 		}
 		capacity, _ := autoscale.Capacity(m.q.Profile().Typical, budget, m.maxBatch)
-		st.Rate = m.rate.Rate(now, st.Arrivals, st.Rate)
+		st.Rate = m.rate.Rate(now, st.ArrivedRows, st.Rate)
 		out = append(out, autoscale.ModelInput{Model: m.name, Input: autoscale.Input{
-			Now: now, Rate: st.Rate, Arrivals: st.Arrivals, QueueLen: st.Len, QueueDelay: st.OldestWait, Misses: int(misses),
+			Now: now, Rate: st.Rate, Arrivals: st.Arrivals, ArrivedRows: st.ArrivedRows, QueueLen: st.Len, QueueDelay: st.OldestWait, Misses: int(misses),
 			SLO: m.slo, Ready: s.disp.Replicas(m.name), Starting: s.prov.Starting(m.name),
 			Capacity: capacity, Min: m.min, Max: m.max,
 		}})
@@ -345,7 +345,7 @@ func newAutoscaleMetrics(reg prometheus.Registerer) *autoscaleMetrics {
 		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_autoscaler_desired_replicas", Help: "Replicas the autoscaler wants for the model (ready + starting once reached)."}, []string{"model"}),
 		rate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gannet_autoscaler_arrival_rate", Help: "The autoscaler's estimate of the model's arrival rate, in requests per second."}, []string{"model"}),
+			Name: "gannet_autoscaler_arrival_rate", Help: "The autoscaler's estimate of the model's arrival rate, in rows per second (a request of n rows counts n)."}, []string{"model"}),
 		capacity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_autoscaler_replica_capacity", Help: "The autoscaler's estimate of one replica's throughput at its SLO-feasible batch size, in rows per second (0: unknown)."}, []string{"model"}),
 		delay: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -373,7 +373,7 @@ type AutoscalerStatus struct {
 	Min        int     `json:"min"`
 	Max        int     `json:"max"`
 	Reason     string  `json:"reason"`
-	Rate       float64 `json:"rate"`         // requests per second
+	Rate       float64 `json:"rate"`         // rows per second
 	Capacity   float64 `json:"capacity"`     // rows per second per replica; 0: unknown
 	Need       int     `json:"need"`         // replicas the rate needs at the target utilization
 	QueueLen   int     `json:"queue_length"` // requests waiting

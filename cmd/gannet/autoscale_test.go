@@ -42,8 +42,9 @@ type loadResult struct {
 	err     error
 }
 
-// openLoop sends requests at a rate that rate(elapsed) gives (0 stops),
-// each on its own goroutine, whatever the answers: an open-loop load.
+// openLoop sends requests of rows rows at a rate that rate(elapsed)
+// gives in requests per second (0 stops), each on its own goroutine,
+// whatever the answers: an open-loop load.
 type openLoop struct {
 	mu      sync.Mutex // guards results
 	results []loadResult
@@ -51,9 +52,13 @@ type openLoop struct {
 	wg      sync.WaitGroup // one per request in flight
 }
 
-func runOpenLoop(ctx context.Context, sdk *client.Client, model string, rate func(time.Duration) float64) *openLoop {
+func runOpenLoop(ctx context.Context, sdk *client.Client, model string, rows int, rate func(time.Duration) float64) *openLoop {
 	l := &openLoop{start: time.Now()}
-	in := []client.Tensor{fp32Tensor("x", []int64{1, 4}, []float32{1, 2, 3, 4})}
+	vals := make([]float32, 4*rows)
+	for i := range vals {
+		vals[i] = float32(i)
+	}
+	in := []client.Tensor{fp32Tensor("x", []int64{int64(rows), 4}, vals)}
 	next := time.Duration(0)
 	for {
 		el := time.Since(l.start)
@@ -130,11 +135,19 @@ func synthRepo(t *testing.T, name, config string) string {
 // processes and the synthetic model: the load steps from 10% to 80% of 4
 // replicas' capacity; replicas rise and p99 is back under the SLO, with
 // no request refused, within 3 s; the load drops; replicas drain to the
-// minimum with no failed request.
+// minimum with no failed request. It runs with requests of one row and
+// of four: the autoscaler counts the load in rows, the unit of capacity,
+// so four-row requests at a quarter of the rate are the same load.
 func TestAutoscaleFollowsTheLoad(t *testing.T) {
 	if testing.Short() {
-		t.Skip("about 30 s of load")
+		t.Skip("about 30 s of load per run")
 	}
+	for _, rows := range []int{1, 4} {
+		t.Run(fmt.Sprintf("rows=%d", rows), func(t *testing.T) { testAutoscaleFollowsTheLoad(t, rows) })
+	}
+}
+
+func testAutoscaleFollowsTheLoad(t *testing.T, rows int) {
 	in := startServe(t, "--model-repository", synthRepo(t, "echo", autoscaleConfig),
 		"--autoscale-down-window", "2s", "--log-level", "warn",
 		// Slower heartbeats: a starved frontend must not lose workers.
@@ -143,7 +156,7 @@ func TestAutoscaleFollowsTheLoad(t *testing.T) {
 	sdk := in.dial(t)
 
 	perReplica, _ := autoscale.Capacity(autoscale.Linear(40*time.Millisecond, 4*time.Millisecond), autoscaleSLO, 8)
-	low, high := 0.1*4*perReplica, 0.8*4*perReplica
+	low, high := 0.1*4*perReplica/float64(rows), 0.8*4*perReplica/float64(rows) // requests/s
 	const warm, stepUp, maxLow = 4 * time.Second, 7 * time.Second, 25 * time.Second
 
 	// The replica count over time, from /metrics.
@@ -183,7 +196,7 @@ func TestAutoscaleFollowsTheLoad(t *testing.T) {
 		}
 	}()
 
-	l := runOpenLoop(ctx, sdk, "echo", func(el time.Duration) float64 {
+	l := runOpenLoop(ctx, sdk, "echo", rows, func(el time.Duration) float64 {
 		switch {
 		case el < warm:
 			return low
@@ -213,7 +226,7 @@ func TestAutoscaleFollowsTheLoad(t *testing.T) {
 		}
 		maxReady = max(maxReady, s.ready)
 	}
-	t.Logf("load %.0f -> %.0f -> %.0f req/s (per-replica capacity %.0f rows/s); ready/desired replicas over time:%s", low, high, low, perReplica, line.String())
+	t.Logf("load %.0f -> %.0f -> %.0f req/s of %d rows (per-replica capacity %.0f rows/s); ready/desired replicas over time:%s", low, high, low, rows, perReplica, line.String())
 
 	// The step: 250ms windows; recovered after the last window with a
 	// p99 above the SLO or a failed request.
@@ -234,6 +247,20 @@ func TestAutoscaleFollowsTheLoad(t *testing.T) {
 		up.n, up.failed, up.firstFailure, autoscaleSLO, recovered, settled.n, settled.p99)
 	if maxReady < 3 {
 		t.Errorf("at most %v ready replicas under 80%% of 4 replicas' load", maxReady)
+	}
+	// No flapping under a steady load: the desired count never falls
+	// during the step (counting requests instead of rows, the four-row
+	// run saw a quarter of its load and went 4 -> 3 -> 4 -> 3).
+	peak := 0.0
+	for _, s := range samples {
+		if s.at < warm || s.at >= warm+stepUp {
+			continue
+		}
+		if s.wanted < peak {
+			t.Errorf("desired replicas fell from %v to %v at %.2fs, during the step's steady load", peak, s.wanted, s.at.Seconds())
+			break
+		}
+		peak = max(peak, s.wanted)
 	}
 	// The goal is 3 s (reported above); a single bad window later in the
 	// step, on a loaded 2-core machine, is noise, so the test fails only
