@@ -163,6 +163,7 @@ func testAutoscaleFollowsTheLoad(t *testing.T, rows int) {
 	type sample struct {
 		at            time.Duration
 		ready, wanted float64
+		downs         float64 // decisions "down" so far
 	}
 	var (
 		mu      sync.Mutex // guards samples, drainedAt
@@ -182,7 +183,8 @@ func testAutoscaleFollowsTheLoad(t *testing.T, rows int) {
 		for ctx.Err() == nil {
 			m := scrape(t, in)
 			s := sample{at: time.Since(start), ready: value(m, "gannet_replicas", with(echo, "state", "ready")),
-				wanted: value(m, "gannet_autoscaler_desired_replicas", echo)}
+				wanted: value(m, "gannet_autoscaler_desired_replicas", echo),
+				downs:  value(m, "gannet_autoscaler_decisions_total", with(echo, "reason", autoscale.ReasonDown))}
 			mu.Lock()
 			samples = append(samples, s)
 			if s.at > warm+stepUp+time.Second && s.ready == 1 && s.wanted == 1 && drainedAt == 0 {
@@ -248,19 +250,15 @@ func testAutoscaleFollowsTheLoad(t *testing.T, rows int) {
 	if maxReady < 3 {
 		t.Errorf("at most %v ready replicas under 80%% of 4 replicas' load", maxReady)
 	}
-	// No flapping under a steady load: the desired count never falls
+	// No flapping under a steady load: no scale-down for lack of load
 	// during the step (counting requests instead of rows, the four-row
-	// run saw a quarter of its load and went 4 -> 3 -> 4 -> 3).
-	peak := 0.0
+	// run saw a quarter of its load and went 4 -> 3 -> 4 -> 3). A cap for
+	// contention, on a loaded machine, is another reason and is allowed.
 	for _, s := range samples {
-		if s.at < warm || s.at >= warm+stepUp {
-			continue
-		}
-		if s.wanted < peak {
-			t.Errorf("desired replicas fell from %v to %v at %.2fs, during the step's steady load", peak, s.wanted, s.at.Seconds())
+		if s.at < warm+stepUp && s.downs > 0 {
+			t.Errorf("%v scale-down decisions by %.2fs, during the step's steady load (desired %v)", s.downs, s.at.Seconds(), s.wanted)
 			break
 		}
-		peak = max(peak, s.wanted)
 	}
 	// The goal is 3 s (reported above); a single bad window later in the
 	// step, on a loaded 2-core machine, is noise, so the test fails only
