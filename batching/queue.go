@@ -117,9 +117,9 @@ type Queue struct {
 	closed      bool
 	seq         uint64    // arrivals so far (ties in service order)
 	rate        float64   // decayed count of arrived rows (see arrivalLocked)
+	rateAt      time.Time // when rate was last decayed
 	arrivals    uint64    // arrivals counted by arrivalLocked: seq plus those refused for a full queue
 	arrivedRows uint64    // their rows (a refusal before decode counts typicalRowsLocked)
-	rateAt      time.Time // when rate was last decayed
 	inflight    int       // batches dispatched and not yet answered
 	lastDone    time.Time // when a batch was last answered (or the queue started)
 	feasible    int       // the largest batch the profile says runs in half the SLO
@@ -306,9 +306,9 @@ func (q *Queue) Submit(r *Request) error {
 // this refuses a request for the price of a lock instead of a decode; a
 // refusal is counted as an arrival and in the shed metrics exactly as
 // Submit counts it (as the mean rows per request so far: its own rows are
-// not known before the decode). nil means: decode and Submit, which decides again.
-// Only a request without a priority or a timeout of its own may be
-// prechecked (either can move it ahead).
+// not known before the decode). nil means: decode and Submit, which
+// decides again. Only a request without a priority or a timeout of its
+// own may be prechecked (either can move it ahead).
 func (q *Queue) Precheck(deadline time.Time) error {
 	now := time.Now()
 	if q.cfg.SLO > 0 && !q.cold() {
