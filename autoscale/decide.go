@@ -79,15 +79,18 @@ const (
 	// replica count is trusted; after it the controller may try again.
 	DefaultContentionMemory = 5 * time.Minute
 	// DefaultRateWindow and DefaultSurgeWindow are the two windows over
-	// which Decide counts arrivals (Input.Arrivals) for scaling up: about
+	// which Decide counts arrivals (Input.Arrivals and ArrivedRows) for
+	// scaling up: about
 	// a second, for a steady estimate, and the last interval, to act on
 	// a surge within one interval of seeing it.
 	DefaultRateWindow  = time.Second
 	DefaultSurgeWindow = 200 * time.Millisecond
 	// DefaultSigmas is how sure a count of arrivals must be before it
-	// scales up: arrivals are about Poisson, so n counted in a window
-	// could come from a rate as low as (n - Sigmas x sqrt(n)) / window,
-	// and that lower bound is what is sized for. A rate that only
+	// scales up: arrivals are about Poisson, so n requests counted in a
+	// window could come from a rate as low as (n - Sigmas x sqrt(n)) /
+	// window, and that lower bound is what is sized for (scaled to the
+	// rows counted: r rows in n requests size for r x (1 - Sigmas /
+	// sqrt(n)) / window). A rate that only
 	// fluctuates above a count's TargetUtilization then does not add a
 	// replica (which DownUtilization's hysteresis would keep), while a
 	// step is acted on from the first interval that sees it.
@@ -107,7 +110,7 @@ type Config struct {
 	IdleToZero        time.Duration
 	ContentionGain    float64
 	ContentionMemory  time.Duration
-	RateWindow        time.Duration // arrivals counted for the steady rate
+	RateWindow        time.Duration // arrivals (and their rows) counted for the steady rate
 	SurgeWindow       time.Duration // and for a surge; at most RateWindow
 	Sigmas            float64       // the counts' confidence bound, in Poisson standard deviations
 }
@@ -262,15 +265,16 @@ type seenCap struct {
 // fast path adds one replica when the queueing delay or SLO misses say
 // the replicas do not keep up although the estimate says they should
 // (not while replicas are starting, and no sooner than UpHold after the
-// last scale-up or change of the ready count); down, one replica at a time, DownStep apart, no sooner than
-// DownWindow after the last scale-up, and only when the count minus one
-// would have served the largest load of every second of the last
-// DownWindow at DownUtilization (the load: arrivals counted over
-// RateWindow, or Input.Rate); to zero after IdleToZero without requests
-// when Min is 0. The result is capped at the contention ceiling (the
-// smallest count that reached the largest measured total capacity at the
-// best per-replica capacity, once some larger count was measured to add
-// less than ContentionGain of its ideal gain) and clamped to [Min, Max].
+// last scale-up or change of the ready count); down, one replica at a
+// time, DownStep apart, no sooner than DownWindow after the last
+// scale-up, and only when the count minus one would have served the
+// largest load of every second of the last DownWindow at DownUtilization
+// (the load: rows counted over RateWindow, or Input.Rate); to zero after
+// IdleToZero without requests when Min is 0. The result is capped at
+// the contention ceiling (the smallest count that reached the largest
+// measured total capacity at the best per-replica capacity, once some
+// larger count was measured to add less than ContentionGain of its ideal
+// gain) and clamped to [Min, Max].
 func Decide(cfg Config, st State, in Input) (Decision, State) {
 	cfg = cfg.withDefaults()
 	now := in.Now
@@ -423,12 +427,12 @@ func (st *State) countRate(now time.Time, n, rows uint64, window time.Duration, 
 			best = c
 		}
 	}
-	if best.at.IsZero() || n < best.n || rows < best.rows {
-		return 0, false
+	if best.at.IsZero() || n < best.n || rows < best.rows || (rows > 0) != (best.rows > 0) {
+		return 0, false // none, went back, or rows known at one end only
 	}
 	k := float64(n - best.n)
-	r := k
-	if rows > 0 && best.rows > 0 {
+	r := k // rows unknown: one per request
+	if rows > 0 {
 		r = float64(rows - best.rows)
 	}
 	if k == 0 {

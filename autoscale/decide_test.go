@@ -253,6 +253,10 @@ func TestDecideCounts(t *testing.T) {
 		// replicas. Counted as requests it would be (100 - 30)/s: 1.
 		{"multi-row requests: rows are counted", []call{{0, 1000, 8000}, {time.Second, 1100, 8800}},
 			func(in *Input) { in.Rate, in.Ready = 800, 2 }, 7, ReasonCapacity},
+		// Rows known at one end of the window only: the count cannot say
+		// how many rows came (the source began to count them), so Rate.
+		{"rows known at one end only: Rate", []call{{0, 1000, 0}, {time.Second, 1100, 8800}},
+			func(in *Input) { in.Rate, in.Ready = 800, 2 }, 10, ReasonCapacity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var st State

@@ -2,9 +2,10 @@ package autoscale
 
 import "time"
 
-// IdleRate is the arrival rate (per second) below which RateEstimate
-// says 0: a queue's decayed estimate never reaches 0 by itself (one
-// request decays below 0.1/s in about 2.3 s at a 1 s time constant).
+// IdleRate is the arrival rate (rows per second) below which
+// RateEstimate says 0: a queue's decayed estimate never reaches 0 by
+// itself (one row decays below 0.1/s in about 2.3 s at a 1 s time
+// constant, a request of n rows in ln(10 n) s).
 const IdleRate = 0.1
 
 // rateSamples is how many calls the windowed rate spans: two, 500 ms at

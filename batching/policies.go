@@ -1,6 +1,7 @@
 package batching
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -92,11 +93,16 @@ func bestDrop(v *View, take int) (drop, k int) {
 }
 
 // sloWait decides whether to hold the replica for one more request, and
-// until when.
+// until when. The next request brings the mean rows per request, m: it
+// comes after m rows' worth of the arrival rate.
 func sloWait(v *View, rows int, tight time.Time) (time.Time, bool) {
 	replicas := max(v.Replicas, 1)
 	perReplica := v.Rate / float64(replicas)
-	now, next := v.predict(rows), v.predict(rows+1)
+	m := max(1, int(math.Round(v.RowsPerRequest)))
+	if rows+m > v.MaxBatch { // the next request would not fit in this batch
+		return time.Time{}, false
+	}
+	now, next := v.predict(rows), v.predict(rows+m)
 	if perReplica <= 0 || now <= 0 || next <= 0 {
 		return time.Time{}, false
 	}
@@ -105,14 +111,14 @@ func sloWait(v *View, rows int, tight time.Time) (time.Time, bool) {
 	if perReplica*now.Seconds() <= float64(rows) {
 		return time.Time{}, false
 	}
-	gap := time.Duration(float64(time.Second) / v.Rate) // expected time to the next row's arrival
+	gap := time.Duration(float64(m) * float64(time.Second) / v.Rate) // expected time to the next request
 	// Throughput of sending now vs after one more arrival.
-	if float64(rows+1)/(gap+next).Seconds() <= float64(rows)/now.Seconds() {
+	if float64(rows+m)/(gap+next).Seconds() <= float64(rows)/now.Seconds() {
 		return time.Time{}, false
 	}
 	until := v.Now.Add(2 * gap)
 	if !tight.IsZero() {
-		latest := tight.Add(-next) // the last moment a batch of rows+1 can start
+		latest := tight.Add(-next) // the last moment a batch of rows+m can start
 		if v.Now.Add(gap).After(latest) {
 			return time.Time{}, false
 		}

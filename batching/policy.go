@@ -27,6 +27,9 @@ type View struct {
 	// Rate is the model's recent arrival rate in rows per second (a
 	// request of n rows counts n): the unit of batch sizes and capacity.
 	Rate float64
+	// RowsPerRequest is the mean rows of the model's requests (0 or less:
+	// 1): how many rows the next arrival brings, on average.
+	RowsPerRequest float64
 	// Replicas is how many replicas serve the model (at least 1).
 	Replicas int
 	// Backlog is how many rows wait in the whole queue (Items may show

@@ -119,7 +119,8 @@ type Queue struct {
 	rate        float64   // decayed count of arrived rows (see arrivalLocked)
 	rateAt      time.Time // when rate was last decayed
 	arrivals    uint64    // arrivals counted by arrivalLocked: seq plus those refused for a full queue
-	arrivedRows uint64    // their rows (a refusal before decode counts typicalRowsLocked)
+	arrivedRows float64   // their rows (a refusal before decode counts meanRowsLocked)
+	submitted   [2]uint64 // requests given to Submit, and their rows: the rows per request known
 	inflight    int       // batches dispatched and not yet answered
 	lastDone    time.Time // when a batch was last answered (or the queue started)
 	feasible    int       // the largest batch the profile says runs in half the SLO
@@ -181,21 +182,22 @@ const rateTau = time.Second
 // rate and in the arrival counters. The rate counts rows, not requests:
 // replicas' capacity and batch sizes are in rows, and a client that sends
 // 8 images per request loads the model 8 times as much as one that sends 1.
-func (q *Queue) arrivalLocked(now time.Time, rows int) {
-	q.rate = q.rateLocked(now) + float64(rows)
+func (q *Queue) arrivalLocked(now time.Time, rows float64) {
+	q.rate = q.rateLocked(now) + rows
 	q.rateAt = now
 	q.arrivals++
-	q.arrivedRows += uint64(rows)
+	q.arrivedRows += rows
 }
 
-// typicalRowsLocked is the mean rows per request of the arrivals so far
-// (at least 1): what a request refused before it was decoded (Precheck)
-// is counted as.
-func (q *Queue) typicalRowsLocked() int {
-	if q.arrivals == 0 {
+// meanRowsLocked is the mean rows per request of the requests given to
+// Submit so far (1 before any): what a request refused before it was
+// decoded (Precheck) is counted as. Only decoded requests make the mean,
+// so refusals, however many, do not feed back into it.
+func (q *Queue) meanRowsLocked() float64 {
+	if q.submitted[0] == 0 {
 		return 1
 	}
-	return max(1, int((q.arrivedRows+q.arrivals/2)/q.arrivals))
+	return float64(q.submitted[1]) / float64(q.submitted[0])
 }
 
 // rateLocked is the decayed count of arrived rows at now; divided by
@@ -265,7 +267,9 @@ func (q *Queue) Submit(r *Request) error {
 		q.metrics.shed[shedClosed].Inc()
 		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
 	}
-	q.arrivalLocked(now, r.Rows)
+	q.submitted[0]++
+	q.submitted[1] += uint64(r.Rows)
+	q.arrivalLocked(now, float64(r.Rows))
 	if len(q.waiting) >= q.cfg.MaxQueue {
 		q.mu.Unlock()
 		q.metrics.shed[shedQueueFull].Inc()
@@ -323,7 +327,7 @@ func (q *Queue) Precheck(deadline time.Time) error {
 		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
 	}
 	if len(q.waiting) >= q.cfg.MaxQueue {
-		q.arrivalLocked(now, q.typicalRowsLocked())
+		q.arrivalLocked(now, q.meanRowsLocked())
 		q.mu.Unlock()
 		q.metrics.shed[shedQueueFull].Inc()
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
@@ -346,7 +350,7 @@ func (q *Queue) Precheck(deadline time.Time) error {
 		}
 	}
 	if wait := q.predictWaitLocked(lo, 1); wait > 0 && now.Add(wait).After(deadline) {
-		q.arrivalLocked(now, q.typicalRowsLocked())
+		q.arrivalLocked(now, q.meanRowsLocked())
 		q.seq++ // an arrival, as Submit counts it
 		q.mu.Unlock()
 		q.metrics.shed[shedPredicted].Inc()

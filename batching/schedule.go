@@ -258,13 +258,14 @@ func (q *Queue) viewLocked(now time.Time, slot Slot, waited bool) View {
 	}
 	q.predictSlot = slot
 	return View{
-		Now:      now,
-		Items:    items,
-		MaxBatch: q.cfg.MaxBatchSize,
-		Predict:  q.predict,
-		Rate:     q.rateLocked(now) / rateTau.Seconds(),
-		Replicas: q.replicaCount(),
-		Backlog:  q.rows,
-		Waited:   waited,
+		Now:            now,
+		Items:          items,
+		MaxBatch:       q.cfg.MaxBatchSize,
+		Predict:        q.predict,
+		Rate:           q.rateLocked(now) / rateTau.Seconds(),
+		RowsPerRequest: q.meanRowsLocked(),
+		Replicas:       q.replicaCount(),
+		Backlog:        q.rows,
+		Waited:         waited,
 	}
 }

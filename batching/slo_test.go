@@ -369,27 +369,49 @@ func TestPrecheckAgreesWithSubmit(t *testing.T) {
 // TestArrivalsCountRows: the arrival rate and the arrival counters the
 // autoscaler reads count rows, so that a client sending 4 images per
 // request is seen as 4 times the load of one sending 1; a refusal before
-// decoding (Precheck), whose rows are unknown, counts the mean so far.
+// decoding (Precheck), whose rows are unknown, counts the mean rows of
+// the requests given to Submit, fractions included.
 func TestArrivalsCountRows(t *testing.T) {
-	f := newFake()
-	q := newQueue(t, 8, 4, f) // no replica: the requests wait, the fifth is refused
-	for i := range 5 {
-		r, _ := request(4, int32(4*i), time.Time{})
-		err := q.Submit(r)
-		if (i < 4) != (err == nil) {
-			t.Fatalf("request %d: Submit = %v", i, err)
-		}
-	}
-	if err := q.Precheck(time.Time{}); !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
-	}
-	st := q.Stats()
-	if st.Arrivals != 6 || st.ArrivedRows != 24 {
-		t.Errorf("arrivals %d requests, %d rows; want 6 and 24 (five of 4 rows, one refused before decoding counted as 4)", st.Arrivals, st.ArrivedRows)
-	}
-	// 24 rows within a few milliseconds, decayed with a 1 s time constant.
-	if st.Rate < 23 || st.Rate > 24 {
-		t.Errorf("rate %.2f/s, want about 24 rows/s (not 6 requests/s)", st.Rate)
+	for _, tc := range []struct {
+		name      string
+		rows      []int // submitted in turn to a queue of 4 with no replica: the fifth is refused
+		prechecks int   // then refused by Precheck
+		wantArr   uint64
+		wantRows  uint64
+		minRate   float64 // rows/s, decayed over the test's few milliseconds (1 s time constant)
+		maxRate   float64
+	}{
+		// 5 x 4 rows, and one refusal before decoding at the mean, 4.
+		{"four rows each", []int{4, 4, 4, 4, 4}, 1, 6, 24, 12, 24},
+		// A mean of 8/5 = 1.6 rows: two refusals add 3.2 (not 2 x 2,
+		// rounded), 11.2 rows in all, counted as 11.
+		{"mixed", []int{1, 2, 1, 2, 2}, 2, 7, 11, 7.5, 11.2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			q := newQueue(t, 8, 4, f)
+			for i, rows := range tc.rows {
+				r, _ := request(rows, int32(8*i), time.Time{})
+				err := q.Submit(r)
+				if (i < 4) != (err == nil) {
+					t.Fatalf("request %d: Submit = %v", i, err)
+				}
+			}
+			for range tc.prechecks {
+				if err := q.Precheck(time.Time{}); !errors.Is(err, ErrQueueFull) {
+					t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
+				}
+			}
+			st := q.Stats()
+			if st.Arrivals != tc.wantArr || st.ArrivedRows != tc.wantRows {
+				t.Errorf("arrivals %d requests, %d rows; want %d and %d", st.Arrivals, st.ArrivedRows, tc.wantArr, tc.wantRows)
+			}
+			// minRate is well above the request count: counting requests
+			// fails it, and it leaves the decay hundreds of milliseconds.
+			if st.Rate < tc.minRate || st.Rate > tc.maxRate+1e-9 {
+				t.Errorf("rate %.2f/s, want rows/s in [%g, %g]", st.Rate, tc.minRate, tc.maxRate)
+			}
+		})
 	}
 }
 

@@ -17,7 +17,8 @@ type QueueStats struct {
 	Arrivals   uint64        // requests submitted since the queue started (refused ones too, but not after Close)
 	// ArrivedRows counts the rows of those requests: a request of n rows
 	// counts n (one refused by Precheck, before its rows are known, counts
-	// the mean rows per request so far).
+	// the mean rows per decoded request so far, fractions summed before
+	// they are rounded down).
 	ArrivedRows uint64
 	// Met and Missed count, since the queue started, requests answered
 	// within the SLO and those that were not: answered late, or refused or
@@ -34,7 +35,7 @@ func (q *Queue) Stats() QueueStats {
 	now := time.Now()
 	q.mu.Lock()
 	s := QueueStats{Len: len(q.waiting), Rows: q.rows, Rate: q.rateLocked(now) / rateTau.Seconds(), Inflight: q.inflight,
-		Arrivals: q.arrivals, ArrivedRows: q.arrivedRows}
+		Arrivals: q.arrivals, ArrivedRows: uint64(q.arrivedRows)}
 	var oldest time.Time
 	for _, r := range q.waiting { // service order, not arrival order
 		if oldest.IsZero() || r.enqueued.Before(oldest) {

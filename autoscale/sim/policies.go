@@ -38,6 +38,8 @@ func (*Gannet) Observe(*Metrics) {}
 
 // Decide implements Policy.
 func (g *Gannet) Decide(m *Metrics) (int, string) {
+	// Every simulated request is one row: the arrival count is the count
+	// of arrived rows RateEstimate takes, and ArrivedRows stays 0 (unknown).
 	rate := g.rate.Rate(m.Now, m.Arrivals, m.RateEWMA)
 	in := autoscale.Input{
 		Now: m.Now, Rate: rate, Arrivals: m.Arrivals, QueueLen: m.QueueLen, QueueDelay: m.QueueDelay, Misses: m.Misses,
