@@ -35,6 +35,7 @@ type simulateFlags struct {
 	rayTarget, kpaTarget float64
 	targetUtil           float64
 	downWindow           time.Duration
+	interval             time.Duration
 	plot                 string
 	jsonOut              bool
 }
@@ -91,6 +92,7 @@ the SLO-feasible batch size.
 	fl.Float64Var(&f.kpaTarget, "kpa-concurrency", 0, "KPA: container concurrency target per pod (0: the SLO-feasible batch size)")
 	fl.Float64Var(&f.targetUtil, "target-utilization", 0, "Gannet: target utilization (0: default)")
 	fl.DurationVar(&f.downWindow, "down-window", 0, "Gannet: scale-down window (0: default)")
+	fl.DurationVar(&f.interval, "interval", autoscale.DefaultInterval, "Gannet: how often it decides (serve's --autoscale-interval)")
 	fl.Uint64Var(&f.cfg.Seed, "seed", 1, "random seed (arrivals, burst times)")
 	fl.StringVar(&f.plot, "plot", "", "PNG file of load, replicas and p99 over time (per trace: NAME-TRACE.png when several)")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the results as one JSON object, the last line")
@@ -156,6 +158,9 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 	}
 	if f.low < 0 || f.high < 0 || f.duration <= 0 {
 		return errors.New("simulate: rates must be >= 0 and --duration > 0")
+	}
+	if f.interval <= 0 {
+		return errors.New("simulate: --interval must be > 0")
 	}
 	if f.until == 0 {
 		f.until = f.duration * 4 / 5
@@ -255,7 +260,7 @@ func simPolicy(name string, f simulateFlags, cfg sim.Config, gcfg autoscale.Conf
 	switch name {
 	case "gannet":
 		g := sim.NewGannet(cfg.SLO)
-		g.Config = gcfg
+		g.Config, g.Every = gcfg, f.interval
 		return g, nil
 	case "ray":
 		return sim.NewRay(autoscale.RayConfig{TargetOngoing: f.rayTarget}), nil

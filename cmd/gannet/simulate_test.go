@@ -76,9 +76,44 @@ func TestSimulateTraceFile(t *testing.T) {
 	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) || !strings.Contains(stdout.String(), `"warm_workers":1`) {
 		t.Errorf("output does not name the trace file or the warm pool (1 by default):\n%s", stdout.String())
 	}
-	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"extra"}} {
+	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"--interval", "0s"}, {"extra"}} {
 		if err := simulate(bad, &stdout, &stderr); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestSimulateInterval: --interval sets how often Gannet's policy decides,
+// as serve's --autoscale-interval does: a 60 s trace is 240 decisions at
+// the default 250 ms and 600 at 100 ms.
+func TestSimulateInterval(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 240},
+		{[]string{"--interval", "100ms"}, 600},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--trace", "ramp", "--duration", "60s", "--policies", "gannet", "--json"}, tc.args...)
+		if err := simulate(args, &stdout, &stderr); err != nil {
+			t.Fatalf("simulate %q: %v\n%s", args, err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		var out struct {
+			Policies map[string]struct {
+				Reasons map[string]int `json:"reasons"`
+			} `json:"policies"`
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range out.Policies["gannet"].Reasons {
+			n += c
+		}
+		if n < tc.want-1 || n > tc.want+1 {
+			t.Errorf("%q: %d decisions, want %d", tc.args, n, tc.want)
 		}
 	}
 }
