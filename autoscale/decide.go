@@ -80,9 +80,8 @@ const (
 	DefaultContentionMemory = 5 * time.Minute
 	// DefaultRateWindow and DefaultSurgeWindow are the two windows over
 	// which Decide counts arrivals (Input.Arrivals and ArrivedRows) for
-	// scaling up: about
-	// a second, for a steady estimate, and the last interval, to act on
-	// a surge within one interval of seeing it.
+	// scaling up: about a second, for a steady estimate, and the last
+	// interval, to act on a surge within one interval of seeing it.
 	DefaultRateWindow  = time.Second
 	DefaultSurgeWindow = 200 * time.Millisecond
 	// DefaultSigmas is how sure a count of arrivals must be before it
@@ -90,10 +89,10 @@ const (
 	// window could come from a rate as low as (n - Sigmas x sqrt(n)) /
 	// window, and that lower bound is what is sized for (scaled to the
 	// rows counted: r rows in n requests size for r x (1 - Sigmas /
-	// sqrt(n)) / window). A rate that only
-	// fluctuates above a count's TargetUtilization then does not add a
-	// replica (which DownUtilization's hysteresis would keep), while a
-	// step is acted on from the first interval that sees it.
+	// sqrt(n)) / window). A rate that only fluctuates above a count's
+	// TargetUtilization then does not add a replica (which
+	// DownUtilization's hysteresis would keep), while a step is acted on
+	// from the first interval that sees it.
 	DefaultSigmas = 3.0
 )
 
