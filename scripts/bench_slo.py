@@ -19,6 +19,9 @@ fashion-mnist-cnn (slo: 20ms at p99):
            in-process batch-1 p50, per transport
   e        a burst (10x the base rate for 2 s): share of requests within the
            SLO, SLO policy vs fixed delay
+  drift    the ceiling measured again at the end: a shared VM's speed can
+           change during the run (16,006 then 10,747 rows/s an hour apart,
+           on one 2-vCPU VM), and every ratio rests on the first one
 
 Every sweep step also reports the CPU time per request of gannet serve, its
 worker and the load generator (from /proc and getrusage): the three share
@@ -154,14 +157,19 @@ def sweep(server, transport, ceiling):
     return {"max_goodput": best["goodput"], "at_rate": best["rate"], "rows": rows}
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
-    res = {}
+def in_process():
+    """gannet bench --in-process: its JSON, the ceiling (the best
+    throughput of a batch size whose p50 fits the SLO) and the batch-1 p50."""
     inproc = last_json(subprocess.run([BIN, "bench", "--in-process", MODEL, "--json"],
                                       check=True, capture_output=True, text=True).stdout)
     fit = [r for r in inproc["rows"] if r["p50_ms"] <= SLO_MS]
-    ceiling = max(r["throughput"] for r in fit)
-    batch1 = next(r["p50_ms"] for r in inproc["rows"] if r["batch_size"] == 1)
+    return inproc, max(r["throughput"] for r in fit), next(r["p50_ms"] for r in inproc["rows"] if r["batch_size"] == 1)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    res = {}
+    inproc, ceiling, batch1 = in_process()
     res["in_process"] = inproc
     res["ceiling"] = ceiling
     print("in-process: ceiling %.0f rows/s (batch sizes whose p50 fits the %g ms SLO; best of any size %.0f), batch-1 p50 %.3f ms" % (
@@ -254,6 +262,13 @@ def main():
     print("  max      %7.0f                %7.0f                %7.0f" % tuple(max(res["b"][n]["median_goodput"]) for n in ("slo", "fixed", "aimd")))
     print("\ne. burst (base %.0f/s, 10x for 2 s): share within the SLO: slo %.4f, fixed %.4f" % (
         base, res["e"]["slo"]["slo_share"], res["e"]["fixed"]["slo_share"]))
+    # The machine's own speed, again: on a shared VM it can drift during
+    # the run, and every ratio above rests on the first measurement.
+    _, end, _ = in_process()
+    res["ceiling_end"] = end
+    drift = end / ceiling - 1
+    print("\nin-process ceiling at the end: %.0f rows/s (%+.0f%% from the start)%s" % (
+        end, 100 * drift, ": the machine's speed changed during the run, so compare ratios with care" if abs(drift) > 0.15 else ""))
     with open(os.path.join(OUT, "slo.json"), "w") as f:
         json.dump(res, f, indent=1)
     print("\nwrote %s" % os.path.join(OUT, "slo.json"))
