@@ -269,6 +269,10 @@ def main():
     drift = end / ceiling - 1
     print("\nin-process ceiling at the end: %.0f rows/s (%+.0f%% from the start)%s" % (
         end, 100 * drift, ": the machine's speed changed during the run, so compare ratios with care" if abs(drift) > 0.15 else ""))
+    if abs(drift) > 0.15:
+        for t, v in res["a"].items():
+            print("  %-11s max goodput %7.0f/s = %.2f x the ceiling at the start, %.2f x the one at the end" % (
+                t, v["max_goodput"], v["max_goodput"] / ceiling, v["max_goodput"] / end))
     with open(os.path.join(OUT, "slo.json"), "w") as f:
         json.dump(res, f, indent=1)
     print("\nwrote %s" % os.path.join(OUT, "slo.json"))
