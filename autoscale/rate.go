@@ -15,10 +15,10 @@ const rateSamples = 2
 // RateEstimate is the arrival rate a decision reads, made from a queue's
 // two signals: its decayed estimate (1 s time constant, so it reaches 63%
 // of a step only after a second) and its counter of arrived rows (both in
-// rows: a request of n rows counts n). Rate returns
-// the larger of the decayed estimate and the counted rate over the last
-// two calls, so a step up is seen within half a second while a drop still
-// decays smoothly. Calls come at every controller tick and at most once
+// rows: a request of n rows counts n). Rate returns the larger of the
+// decayed estimate and the counted rate over the last two calls, so a
+// step up is seen within half a second while a drop still decays
+// smoothly. Calls come at every controller tick and at most once
 // more between two (Controller.Wake), so the window is at least one
 // interval wide.
 //
@@ -33,8 +33,8 @@ type RateEstimate struct {
 	next int
 }
 
-// Rate records the counter of arrived rows n at now and returns the rate to
-// decide from: max(decayed, counted), and 0 below IdleRate.
+// Rate records the counter of arrived rows n at now and returns the rate
+// to decide from: max(decayed, counted), and 0 below IdleRate.
 func (r *RateEstimate) Rate(now time.Time, n uint64, decayed float64) float64 {
 	old := r.samples[r.next]
 	r.samples[r.next].at, r.samples[r.next].n = now, n

@@ -111,21 +111,22 @@ type Queue struct {
 	profile  *latency.Profile // model-wide, from every replica's answers
 	metrics  modelMetrics
 
-	mu          sync.Mutex // guards the fields below
-	waiting     []*Request // in service order: priority, deadline, arrival
-	rows        int        // rows of waiting
-	closed      bool
-	seq         uint64    // arrivals so far (ties in service order)
-	rate        float64   // decayed count of arrived rows (see arrivalLocked)
-	rateAt      time.Time // when rate was last decayed
-	arrivals    uint64    // arrivals counted by arrivalLocked: seq plus those refused for a full queue
-	arrivedRows float64   // their rows (a refusal before decode counts meanRowsLocked)
-	submitted   [2]uint64 // requests given to Submit, and their rows: the rows per request known
-	inflight    int       // batches dispatched and not yet answered
-	lastDone    time.Time // when a batch was last answered (or the queue started)
-	feasible    int       // the largest batch the profile says runs in half the SLO
-	waitUntil   time.Time // until when the scheduler waits for a slot
-	cancelWait  context.CancelCauseFunc
+	mu            sync.Mutex // guards the fields below
+	waiting       []*Request // in service order: priority, deadline, arrival
+	rows          int        // rows of waiting
+	closed        bool
+	seq           uint64    // arrivals so far (ties in service order)
+	rate          float64   // decayed count of arrived rows (see arrivalLocked)
+	rateAt        time.Time // when rate was last decayed
+	arrivals      uint64    // arrivals counted by arrivalLocked: seq plus those refused for a full queue
+	arrivedRows   float64   // their rows (a refusal before decode counts meanRowsLocked)
+	submitted     uint64    // requests given to Submit: their rows are known
+	submittedRows uint64    // and their rows
+	inflight      int       // batches dispatched and not yet answered
+	lastDone      time.Time // when a batch was last answered (or the queue started)
+	feasible      int       // the largest batch the profile says runs in half the SLO
+	waitUntil     time.Time // until when the scheduler waits for a slot
+	cancelWait    context.CancelCauseFunc
 
 	wake   chan struct{} // cap 1: something was queued
 	stop   context.CancelFunc
@@ -194,10 +195,10 @@ func (q *Queue) arrivalLocked(now time.Time, rows float64) {
 // decoded (Precheck) is counted as. Only decoded requests make the mean,
 // so refusals, however many, do not feed back into it.
 func (q *Queue) meanRowsLocked() float64 {
-	if q.submitted[0] == 0 {
+	if q.submitted == 0 {
 		return 1
 	}
-	return float64(q.submitted[1]) / float64(q.submitted[0])
+	return float64(q.submittedRows) / float64(q.submitted)
 }
 
 // rateLocked is the decayed count of arrived rows at now; divided by
@@ -267,8 +268,8 @@ func (q *Queue) Submit(r *Request) error {
 		q.metrics.shed[shedClosed].Inc()
 		return fmt.Errorf("model %q: %w", q.cfg.Model, ErrClosed)
 	}
-	q.submitted[0]++
-	q.submitted[1] += uint64(r.Rows)
+	q.submitted++
+	q.submittedRows += uint64(r.Rows)
 	q.arrivalLocked(now, float64(r.Rows))
 	if len(q.waiting) >= q.cfg.MaxQueue {
 		q.mu.Unlock()

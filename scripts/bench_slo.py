@@ -20,8 +20,9 @@ fashion-mnist-cnn (slo: 20ms at p99):
   e        a burst (10x the base rate for 2 s): share of requests within the
            SLO, SLO policy vs fixed delay
   drift    the ceiling measured again at the end: a shared VM's speed can
-           change during the run (16,006 then 10,747 rows/s an hour apart,
-           on one 2-vCPU VM), and every ratio rests on the first one
+           change during the run (10,939 at the start and 17,009 rows/s at
+           the end of one shortened run on a 2-vCPU VM), and every ratio
+           rests on the first one
 
 Every sweep step also reports the CPU time per request of gannet serve, its
 worker and the load generator (from /proc and getrusage): the three share
@@ -267,9 +268,10 @@ def main():
     _, end, _ = in_process()
     res["ceiling_end"] = end
     drift = end / ceiling - 1
+    drifted = abs(drift) > 0.15
     print("\nin-process ceiling at the end: %.0f rows/s (%+.0f%% from the start)%s" % (
-        end, 100 * drift, ": the machine's speed changed during the run, so compare ratios with care" if abs(drift) > 0.15 else ""))
-    if abs(drift) > 0.15:
+        end, 100 * drift, ": the machine's speed changed during the run, so compare ratios with care" if drifted else ""))
+    if drifted:
         for t, v in res["a"].items():
             print("  %-11s max goodput %7.0f/s = %.2f x the ceiling at the start, %.2f x the one at the end" % (
                 t, v["max_goodput"], v["max_goodput"] / ceiling, v["max_goodput"] / end))

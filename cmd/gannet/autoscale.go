@@ -42,10 +42,10 @@ type scaledModel struct {
 }
 
 // queueSource is the controller's autoscale.Source: per model, the
-// queue's arrival rate (rows/s) and arrival counts (requests and rows), length, oldest wait and misses
-// since the last call; the dispatcher's ready replicas; the provisioner's
-// starting ones; and a replica's capacity from the model's latency
-// profile.
+// queue's arrival rate (rows/s) and arrival counts (requests and rows),
+// length, oldest wait and misses since the last call; the dispatcher's
+// ready replicas; the provisioner's starting ones; and a replica's
+// capacity from the model's latency profile.
 type queueSource struct {
 	models []*scaledModel
 	disp   *dispatch.Dispatcher
