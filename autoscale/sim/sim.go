@@ -70,6 +70,16 @@ const (
 	PoolRefillDelay = 250 * time.Millisecond
 )
 
+// Bounds of one run: a trace's length (Result.Series holds a point per
+// second of it) and its expected number of arrivals (every answered
+// request's latency is kept until the run ends), so that a mistyped rate
+// or time, in a trace file or a flag, is an error and not a run that never
+// ends or takes the machine's memory.
+const (
+	MaxDuration = 7 * 24 * time.Hour
+	MaxArrivals = 20_000_000
+)
+
 // sampleEvery is how often metrics are sampled (the baselines' windows).
 const sampleEvery = 100 * time.Millisecond
 
@@ -104,9 +114,10 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports an unusable config (after defaults).
 func (c Config) Validate() error {
+	if err := c.Trace.check(); err != nil {
+		return err
+	}
 	switch {
-	case c.Trace.Duration() <= 0:
-		return errors.New("sim: empty trace")
 	case c.SLO <= 0 || c.Base < 0 || c.PerItem < 0 || c.Base+c.PerItem <= 0 || c.ColdStart < 0:
 		return errors.New("sim: SLO and latency profile must be positive")
 	case c.MaxBatch < 1 || c.Min < 0 || c.Max < max(c.Min, 1):

@@ -66,7 +66,9 @@ func TestParseTrace(t *testing.T) {
 	if tr.Duration() != 7500*time.Millisecond || tr.Rate(time.Second) != 10 || tr.Rate(6*time.Second) != 20 {
 		t.Errorf("parsed %+v", tr)
 	}
-	for _, bad := range []string{"", "0,1\n", "1,5\n2,0\n", "0,1\n0,2\n", "0,-1\n1,0\n", "0,1\nx,2\n", "0;1\n1;0\n"} {
+	for _, bad := range []string{"", "0,1\n", "1,5\n2,0\n", "0,1\n0,2\n", "0,-1\n1,0\n", "0,1\nx,2\n", "0;1\n1;0\n",
+		"0,1\n1e11,0\n", // past MaxDuration (and past what a time.Duration holds)
+	} {
 		if _, err := ParseTrace("bad", strings.NewReader(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -300,6 +302,22 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		if _, err := Run(bad, fixed(1)); err == nil {
 			t.Errorf("%+v: no error", bad)
+		}
+	}
+	// Traces a run cannot finish, or would need gigabytes for, are refused
+	// at once with the reason (each of these ran for ever before).
+	for _, c := range []struct {
+		tr   Trace
+		want string
+	}{
+		{Step(math.NaN(), 1, time.Second, 0, 2*time.Second), "finite rates"},
+		{Step(1, 1, 0, 0, MaxDuration+time.Hour), "longer than"},
+		{Step(1e12, 1e12, 0, 0, 10*time.Minute), "more than the 20000000"},
+		{Step(1, 2, 20*time.Minute, 0, 10*time.Minute), "contiguous"},
+	} {
+		_, err := Run(Config{Trace: c.tr}, fixed(1))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one saying %q", c.tr, err, c.want)
 		}
 	}
 }

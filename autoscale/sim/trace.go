@@ -2,10 +2,12 @@ package sim
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,14 +35,55 @@ func (tr Trace) Duration() time.Duration {
 	return tr.Segments[len(tr.Segments)-1].End
 }
 
-// Rate is the arrival rate at t (0 outside the trace).
+// Rate is the arrival rate at t (0 outside the trace). The segments are
+// in time order, so it searches them: the oracle asks every 10 ms, and a
+// trace file may have many lines.
 func (tr Trace) Rate(t time.Duration) float64 {
-	for _, s := range tr.Segments {
-		if t >= s.Start && t < s.End {
+	i, _ := slices.BinarySearchFunc(tr.Segments, t, func(s Segment, t time.Duration) int { return cmp.Compare(s.End, t+1) })
+	for ; i < len(tr.Segments); i++ { // past segments of no length
+		if s := tr.Segments[i]; t >= s.Start && t < s.End {
 			return s.rate(t)
+		} else if s.Start > t {
+			break
 		}
 	}
 	return 0
+}
+
+// Arrivals is the expected number of arrivals over the trace: the
+// integral of its rate.
+func (tr Trace) Arrivals() float64 {
+	n := 0.0
+	for _, s := range tr.Segments {
+		n += (s.From + s.To) / 2 * (s.End - s.Start).Seconds()
+	}
+	return n
+}
+
+// check reports a trace that cannot be simulated: empty, with a gap, an
+// overlap or a rate that is negative or not finite, or beyond MaxDuration
+// or MaxArrivals.
+func (tr Trace) check() error {
+	end := time.Duration(0)
+	for i, s := range tr.Segments {
+		switch {
+		case s.Start != end || s.End < s.Start:
+			return fmt.Errorf("sim: trace %q: segment %d spans %v to %v, want contiguous segments from 0", tr.Name, i, s.Start, s.End)
+		case !(s.From >= 0 && s.To >= 0) || math.IsInf(s.From, 0) || math.IsInf(s.To, 0):
+			return fmt.Errorf("sim: trace %q: segment %d: rate %v to %v, want finite rates >= 0", tr.Name, i, s.From, s.To)
+		}
+		end = s.End
+	}
+	switch {
+	case end <= 0:
+		return fmt.Errorf("sim: trace %q is empty", tr.Name)
+	case end > MaxDuration:
+		return fmt.Errorf("sim: trace %q lasts %v, longer than the %v one run simulates", tr.Name, end, MaxDuration)
+	}
+	if n := tr.Arrivals(); n > MaxArrivals {
+		return fmt.Errorf("sim: trace %q brings about %.3g requests, more than the %d one run simulates", tr.Name, n, MaxArrivals)
+	}
+	return nil
 }
 
 func (s Segment) rate(t time.Duration) float64 {
@@ -140,10 +183,14 @@ func ParseTrace(name string, r io.Reader) (Trace, error) {
 			}
 			return tr, fmt.Errorf("%s:%d: want t_seconds,rate_per_second", name, line)
 		}
-		d := time.Duration(t * float64(time.Second))
 		switch {
 		case t < 0 || math.IsNaN(t) || math.IsInf(t, 0) || rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0):
 			return tr, fmt.Errorf("%s:%d: negative or not finite", name, line)
+		case t > MaxDuration.Seconds():
+			return tr, fmt.Errorf("%s:%d: time %gs is past the %v one run simulates", name, line, t, MaxDuration)
+		}
+		d := time.Duration(t * float64(time.Second))
+		switch {
 		case len(ts) == 0 && d != 0:
 			return tr, fmt.Errorf("%s:%d: the first time must be 0", name, line)
 		case len(ts) > 0 && d <= ts[len(ts)-1]:

@@ -61,7 +61,8 @@ func benchCmd(args []string) error {
 A load run sends requests at scheduled times whatever the number outstanding
 (no coordinated omission) and measures latency from the scheduled time.
 Trace files (--arrival trace): one request time in seconds per line, or
-"t_seconds rate" lines (the rate from t on); # starts a comment.
+"t_seconds rate" lines (the rate from t on); # starts a comment. Times
+are at most a week.
 
 `)
 		fl.PrintDefaults()

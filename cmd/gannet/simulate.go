@@ -62,7 +62,8 @@ Traces (--trace, comma-separated; "all" is the four synthetic ones):
   FILE     CSV lines "t_seconds,rate_per_second" (requests/s from t to the
            next line's t; the last line's t ends the trace; # comments)
 Rates default to 10% (--low) and 80% (--high) of 4 replicas' capacity at
-the SLO-feasible batch size.
+the SLO-feasible batch size. One run simulates at most a week of trace and
+20 million expected requests.
 
 `)
 		fl.PrintDefaults()
@@ -156,8 +157,11 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 	if f.high == 0 {
 		f.high = 0.8 * 4 * capacity
 	}
-	if f.low < 0 || f.high < 0 || f.duration <= 0 {
-		return errors.New("simulate: rates must be >= 0 and --duration > 0")
+	switch {
+	case !(f.low >= 0 && f.high >= 0) || math.IsInf(f.low, 0) || math.IsInf(f.high, 0):
+		return fmt.Errorf("simulate: --low %v, --high %v: rates must be finite and >= 0", f.low, f.high)
+	case f.duration <= 0 || f.duration > sim.MaxDuration:
+		return fmt.Errorf("simulate: --duration %v: want more than 0 and at most %v", f.duration, sim.MaxDuration)
 	}
 	if f.interval <= 0 {
 		return errors.New("simulate: --interval must be > 0")
@@ -237,15 +241,29 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 	return err
 }
 
+// maxSimSegments bounds the segments a synthetic trace is built of (a
+// square wave's half periods, the bursts), so that a tiny --period or
+// --burst-len is an error rather than gigabytes of segments.
+const maxSimSegments = 1_000_000
+
 func simTrace(name string, f simulateFlags, seed uint64) (sim.Trace, error) {
 	switch name {
 	case "step":
+		if f.at < 0 || f.at > f.duration || f.until < f.at {
+			return sim.Trace{}, fmt.Errorf("simulate: --step-at %v: want it within --duration %v and at most --step-until %v", f.at, f.duration, f.until)
+		}
 		return sim.Step(f.low, f.high, f.at, f.until, f.duration), nil
 	case "ramp":
 		return sim.Ramp(f.low, f.high, f.duration), nil
 	case "square":
+		if f.period <= 0 || f.duration/max(f.period/2, time.Millisecond) > maxSimSegments {
+			return sim.Trace{}, fmt.Errorf("simulate: --period %v: want more than 0, and at most %d half periods in --duration %v", f.period, maxSimSegments, f.duration)
+		}
 		return sim.Square(f.low, f.high, f.period, f.duration), nil
 	case "bursts":
+		if f.burstGap < 0 || f.burstLen <= 0 || f.duration/f.burstLen > maxSimSegments {
+			return sim.Trace{}, fmt.Errorf("simulate: --burst-gap %v, --burst-len %v: want a gap of at least 0 and a length of more than 0, and at most %d bursts' lengths in --duration %v", f.burstGap, f.burstLen, maxSimSegments, f.duration)
+		}
 		return sim.Bursts(f.low, f.high, f.burstGap, f.burstLen, f.duration, seed), nil
 	}
 	file, err := os.Open(name)

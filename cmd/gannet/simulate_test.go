@@ -76,7 +76,17 @@ func TestSimulateTraceFile(t *testing.T) {
 	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) || !strings.Contains(stdout.String(), `"warm_workers":1`) {
 		t.Errorf("output does not name the trace file or the warm pool (1 by default):\n%s", stdout.String())
 	}
-	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"--interval", "0s"}, {"extra"}} {
+	huge := filepath.Join(t.TempDir(), "huge.csv")
+	if err := os.WriteFile(huge, []byte("0,1e12\n600,0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"--interval", "0s"}, {"extra"},
+		// Each of these ran until killed, or took all memory, before
+		// their inputs were bounded.
+		{"--trace", huge}, {"--low", "NaN"}, {"--high", "1e12"}, {"--duration", "200h"},
+		{"--trace", "square", "--period", "1ns", "--duration", "168h"},
+		{"--trace", "bursts", "--burst-len", "0s"}, {"--trace", "step", "--step-at", "9m"},
+	} {
 		if err := simulate(bad, &stdout, &stderr); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

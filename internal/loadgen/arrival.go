@@ -24,6 +24,10 @@ const (
 // one sample per request).
 const MaxRequests = 50_000_000
 
+// MaxTraceTime bounds the times in a trace file (a week: far past any
+// run, and far inside what a time.Duration holds).
+const MaxTraceTime = 7 * 24 * time.Hour
+
 // Arrivals describes when requests are sent. A rate curve (constant, ramp,
 // or a trace of rates) is turned into send times by one of two spacings:
 // deterministic (request k at the time the curve's integral reaches k) or
@@ -207,6 +211,9 @@ func ParseTrace(r io.Reader) (*TraceFile, error) {
 				return nil, fmt.Errorf("trace line %d: %q is not a non-negative number", line, f)
 			}
 			vals[i] = v
+		}
+		if vals[0] > MaxTraceTime.Seconds() {
+			return nil, fmt.Errorf("trace line %d: time %gs is past the longest trace, %v", line, vals[0], MaxTraceTime)
 		}
 		if vals[0] < last {
 			return nil, fmt.Errorf("trace line %d: time %v is before the previous line's %v", line, vals[0], last)

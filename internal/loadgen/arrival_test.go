@@ -174,6 +174,7 @@ func TestParseTrace(t *testing.T) {
 		{name: "mixed forms", in: "0 10\n1\n", err: "line 2"},
 		{name: "three fields", in: "0 10 20\n", err: "line 1: 3 fields"},
 		{name: "all rates 0", in: "0 0\n5 0\n", err: "every rate is 0"},
+		{name: "time past a week", in: "0\n1e300\n", err: "line 2: time 1e+300s is past"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := ParseTrace(strings.NewReader(c.in))
