@@ -120,9 +120,6 @@ var packedMinMACs = 1 << 19
 // packedColFloats bounds one part's im2col block on the packed path.
 const packedColFloats = 1 << 18
 
-// convMinMACs is the work below which a convolution runs on one thread.
-const convMinMACs = 1 << 16
-
 func (p Conv2DParams) plan(threads int) convPlan {
 	var c convPlan
 	c.oh, c.ow = p.OutHW()

@@ -4,9 +4,6 @@ import (
 	"github.com/gannet-ml/gannet/accel/internal/parallel"
 )
 
-// eltMin is the length from which an elementwise kernel is split.
-const eltMin = 1 << 15
-
 // Add computes dst = act(x + y) elementwise over len(dst) values (a
 // residual connection; ReLU fused). dst may be x or y (in place).
 func Add(dst, x, y []float32, act Act) {

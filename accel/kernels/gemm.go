@@ -114,9 +114,6 @@ func (p GemmParams) Check() error {
 	return nil
 }
 
-// gemmMinMACs is the work below which a Gemm runs on one thread.
-const gemmMinMACs = 1 << 15
-
 // Gemm computes dst = act(Alpha * op(A) * op(B) + Beta * bias). bias is
 // nil for BiasNone, else holds p.Bias.Len(M, N) values. dst must not
 // overlap a or b.

@@ -32,6 +32,14 @@ func assertClose(t *testing.T, got, want []float32) {
 	}
 }
 
+// splitGrains sets every grain to 1 for the test, so that even the small
+// table cases run in parts (the default grains keep them on one thread).
+func splitGrains(t *testing.T) {
+	old := [...]int{convMinMACs, gemmMinMACs, poolMinOps, eltMin}
+	convMinMACs, gemmMinMACs, poolMinOps, eltMin = 1, 1, 1, 1
+	t.Cleanup(func() { convMinMACs, gemmMinMACs, poolMinOps, eltMin = old[0], old[1], old[2], old[3] })
+}
+
 // withThreads runs fn with the pool set to 1, 2 and 3 threads.
 func withThreads(t *testing.T, fn func(t *testing.T)) {
 	old := parallel.Threads()
@@ -79,6 +87,7 @@ func refConv(p Conv2DParams, x, w, bias []float32) []float32 {
 }
 
 func TestConv2D(t *testing.T) {
+	splitGrains(t)
 	cases := []struct {
 		name string
 		p    Conv2DParams
@@ -198,6 +207,7 @@ func refGemm(p GemmParams, a, b, bias []float32) []float32 {
 }
 
 func TestGemm(t *testing.T) {
+	splitGrains(t)
 	cases := []GemmParams{
 		{M: 1, N: 256, K: 784, TransB: true, Alpha: 1, Beta: 1, Bias: BiasRow, Act: ReLU},
 		{M: 8, N: 128, K: 256, TransB: true, Alpha: 1, Beta: 1, Bias: BiasRow, Act: ReLU},
@@ -265,6 +275,7 @@ func refPool(p PoolParams, x []float32, avg bool) []float32 {
 }
 
 func TestPool(t *testing.T) {
+	splitGrains(t)
 	cases := []struct {
 		name string
 		p    PoolParams
@@ -299,6 +310,7 @@ func TestPool(t *testing.T) {
 }
 
 func TestGlobalAvgPool(t *testing.T) {
+	splitGrains(t)
 	withThreads(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
 		for _, s := range [][2]int{{1, 1}, {3, 7}, {2 * 512, 49}, {64, 3136}} {
@@ -320,6 +332,7 @@ func TestGlobalAvgPool(t *testing.T) {
 }
 
 func TestAddInPlace(t *testing.T) {
+	splitGrains(t)
 	withThreads(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(15, 16))
 		for _, n := range []int{1, 17, 100000} {

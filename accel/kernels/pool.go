@@ -71,10 +71,6 @@ func (p PoolParams) Check() error {
 	return nil
 }
 
-// poolMinOps is the work (output values times window) below which a pool
-// runs on one thread.
-const poolMinOps = 1 << 15
-
 // MaxPool computes dst = max over each window of x; padded cells are
 // ignored.
 func MaxPool(p PoolParams, dst, x []float32) { runPool(p, dst, x, false) }
