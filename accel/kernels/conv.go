@@ -126,6 +126,11 @@ func (p Conv2DParams) plan(threads int) convPlan {
 	c.ohw = c.oh * c.ow
 	c.cg, c.mg = p.C/p.Group, p.M/p.Group
 	c.k = c.cg * p.KH * p.KW
+	// No more parts than the grain allows: the blocking below cuts the
+	// work for this many, and a convolution cut for threads it will not
+	// use would run its finer blocks (and pack their columns again) on
+	// one thread.
+	threads = min(threads, max(1, p.N*p.M*c.ohw*c.k/convMinMACs))
 	switch {
 	case c.cg == 1 && c.mg == 1:
 		c.kind = convDepthwise
@@ -208,8 +213,7 @@ func (p Conv2DParams) plan(threads int) convPlan {
 		}
 		c.items = p.N * p.Group * c.nblk
 	}
-	macs := p.N * p.M * c.ohw * c.k
-	c.parts = min(threads, c.items, max(1, macs/convMinMACs))
+	c.parts = min(threads, c.items)
 	return c
 }
 

@@ -7,9 +7,11 @@ package kernels
 // 2-vCPU VM: convolutions and Gemms about 23 G multiply-adds/s, Add about
 // 11 G values/s, a max pool about 1 G window values/s.
 //
-// Convolutions and Gemms split 16 times sooner before (parts of 1-3 µs),
-// which split even a batch of one and made the Fashion-MNIST models slower
-// than on one thread. On that VM, benchstat over 8 interleaved runs each
+// Convolutions, Gemms and elementwise kernels split 16 times sooner
+// before (parts of 1-3 µs for the first two), which split even a batch of
+// one and made the Fashion-MNIST models slower than on one thread. A
+// convolution is also planned (its column blocks) for the parts it runs
+// in, not for every thread. On that VM, benchstat over 8 interleaved runs each
 // of `go test -run '^$' -bench 'Run/(cnn|mlp)/' -benchtime 2000x
 // ./models/onnx` went at batch 1 from 95 to 68 µs (CNN) and from 26.2 to
 // 14.6 µs (MLP), the MLP at batch 8 from 107 to 96 µs, with no significant
@@ -18,6 +20,6 @@ package kernels
 var (
 	convMinMACs = 1 << 20 // multiply-adds of a convolution
 	gemmMinMACs = 1 << 19 // multiply-adds of a Gemm
-	poolMinOps  = 1 << 15 // output values times window of a pool
+	poolMinOps  = 1 << 15 // output values times window of a pool (also values a GlobalAvgPool sums: not measured)
 	eltMin      = 1 << 19 // values of an elementwise kernel
 )

@@ -12,7 +12,7 @@
 // Every function is safe for concurrent use on distinct outputs; each splits
 // its work across accel's worker pool (at most parallel.Threads() parts,
 // within one image when the batch is small) and allocates nothing in steady
-// state. A part is at least about 20-45 µs of work (the grains in
+// state. A part is at least about 20-50 µs of work (the grains in
 // grains.go): handing one to a parked worker costs a wake-up, tens of
 // microseconds on a VM. Arguments are checked before any work starts: a size that does not
 // fit panics with a message rather than reading or writing out of bounds

@@ -361,6 +361,7 @@ func TestAddInPlace(t *testing.T) {
 
 // TestZeroAllocs checks that the kernels allocate nothing in steady state.
 func TestZeroAllocs(t *testing.T) {
+	splitGrains(t)
 	r := rand.New(rand.NewPCG(17, 18))
 	cp := Conv2DParams{N: 1, C: 16, H: 14, W: 14, M: 32, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, Act: ReLU}
 	x, w, b := randF32(r, cp.InLen()), randF32(r, cp.WeightLen()), randF32(r, cp.M)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -78,6 +79,15 @@ const (
 const (
 	MaxDuration = 7 * 24 * time.Hour
 	MaxArrivals = 20_000_000
+	// MaxRate bounds a trace's rate (requests/s): above it, the
+	// exponential gaps between arrivals late in a week-long trace fall
+	// under the precision of the float64 seconds they are added to.
+	MaxRate = 1e8
+	// MaxReplicas bounds Max (so Min) and WarmWorkers, MaxBatchSize
+	// bounds MaxBatch, as models.MaxReplicas and the largest
+	// max_batch_size do in config.yaml.
+	MaxReplicas  = 1024
+	MaxBatchSize = 1 << 16
 )
 
 // sampleEvery is how often metrics are sampled (the baselines' windows).
@@ -120,12 +130,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.SLO <= 0 || c.Base < 0 || c.PerItem < 0 || c.Base+c.PerItem <= 0 || c.ColdStart < 0:
 		return errors.New("sim: SLO and latency profile must be positive")
-	case c.MaxBatch < 1 || c.Min < 0 || c.Max < max(c.Min, 1):
-		return errors.New("sim: need max batch >= 1 and 0 <= min <= max, max >= 1")
+	case c.MaxBatch < 1 || c.MaxBatch > MaxBatchSize || c.Min < 0 || c.Max < max(c.Min, 1) || c.Max > MaxReplicas:
+		return fmt.Errorf("sim: need max batch from 1 to %d and 0 <= min <= max, max from 1 to %d", MaxBatchSize, MaxReplicas)
 	case c.Cores < 0:
 		return errors.New("sim: negative cores")
-	case c.WarmWorkers < 0 || c.WarmStart < 0:
-		return errors.New("sim: negative warm pool")
+	case c.WarmWorkers < 0 || c.WarmWorkers > MaxReplicas || c.WarmStart < 0:
+		return fmt.Errorf("sim: warm pool must be from 0 to %d workers", MaxReplicas)
 	case c.Admission != AdmitQueue && c.Admission != AdmitSLOBatch:
 		return errors.New("sim: admission must be queue or slo-batch")
 	}

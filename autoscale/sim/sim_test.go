@@ -27,6 +27,10 @@ func TestTraces(t *testing.T) {
 		{s, 5 * time.Second, 100}, {s, 15 * time.Second, 800}, {s, 25 * time.Second, 100}, {s, 30 * time.Second, 0},
 		{Ramp(0, 1000, 100*time.Second), 25 * time.Second, 500}, {Ramp(0, 1000, 100*time.Second), 75 * time.Second, 500},
 		{Square(1, 9, 20*time.Second, time.Minute), 5 * time.Second, 1}, {Square(1, 9, 20*time.Second, time.Minute), 15 * time.Second, 9},
+		// Boundaries, before the start, and a first segment of no length
+		// (a step at 0), which Rate's search must pass over.
+		{s, 10 * time.Second, 800}, {s, 10*time.Second - 1, 100}, {s, -1, 0}, {s, 0, 100},
+		{Step(5, 7, 0, 0, time.Second), 0, 7}, {Step(5, 7, 0, 0, time.Second), time.Second - 1, 7}, {Step(5, 7, 0, 0, time.Second), time.Second, 0},
 	} {
 		if got := tc.tr.Rate(tc.at); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("%s at %v: %v, want %v", tc.tr.Name, tc.at, got, tc.want)
@@ -299,6 +303,9 @@ func TestConfigValidate(t *testing.T) {
 		{Trace: ok.Trace, Min: 3, Max: 2},
 		{Trace: ok.Trace, Admission: "x"},
 		{Trace: ok.Trace, Cores: -1},
+		{Trace: ok.Trace, Max: MaxReplicas + 1},
+		{Trace: ok.Trace, WarmWorkers: MaxReplicas + 1},
+		{Trace: ok.Trace, MaxBatch: MaxBatchSize + 1},
 	} {
 		if _, err := Run(bad, fixed(1)); err == nil {
 			t.Errorf("%+v: no error", bad)
@@ -310,10 +317,12 @@ func TestConfigValidate(t *testing.T) {
 		tr   Trace
 		want string
 	}{
-		{Step(math.NaN(), 1, time.Second, 0, 2*time.Second), "finite rates"},
+		{Step(math.NaN(), 1, time.Second, 0, 2*time.Second), "want rates from 0 to"},
 		{Step(1, 1, 0, 0, MaxDuration+time.Hour), "longer than"},
-		{Step(1e12, 1e12, 0, 0, 10*time.Minute), "more than the 20000000"},
+		{Step(1e6, 1e6, 0, 0, 10*time.Minute), "more than the 20000000"},
 		{Step(1, 2, 20*time.Minute, 0, 10*time.Minute), "contiguous"},
+		{Step(1e308, 1, 0, 0, time.Second), "want rates from 0 to"}, // a zero-length segment: Inf x 0 arrivals
+		{Step(1, 1e16, 0, 0, time.Second), "want rates from 0 to"},
 	} {
 		_, err := Run(Config{Trace: c.tr}, fixed(1))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

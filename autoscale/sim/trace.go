@@ -55,7 +55,9 @@ func (tr Trace) Rate(t time.Duration) float64 {
 func (tr Trace) Arrivals() float64 {
 	n := 0.0
 	for _, s := range tr.Segments {
-		n += (s.From + s.To) / 2 * (s.End - s.Start).Seconds()
+		if s.End > s.Start { // an infinite rate over no time is no arrival
+			n += (s.From + s.To) / 2 * (s.End - s.Start).Seconds()
+		}
 	}
 	return n
 }
@@ -69,8 +71,8 @@ func (tr Trace) check() error {
 		switch {
 		case s.Start != end || s.End < s.Start:
 			return fmt.Errorf("sim: trace %q: segment %d spans %v to %v, want contiguous segments from 0", tr.Name, i, s.Start, s.End)
-		case !(s.From >= 0 && s.To >= 0) || math.IsInf(s.From, 0) || math.IsInf(s.To, 0):
-			return fmt.Errorf("sim: trace %q: segment %d: rate %v to %v, want finite rates >= 0", tr.Name, i, s.From, s.To)
+		case !(s.From >= 0 && s.To >= 0 && s.From <= MaxRate && s.To <= MaxRate):
+			return fmt.Errorf("sim: trace %q: segment %d: rate %v to %v, want rates from 0 to %g requests/s", tr.Name, i, s.From, s.To, MaxRate)
 		}
 		end = s.End
 	}
@@ -80,8 +82,8 @@ func (tr Trace) check() error {
 	case end > MaxDuration:
 		return fmt.Errorf("sim: trace %q lasts %v, longer than the %v one run simulates", tr.Name, end, MaxDuration)
 	}
-	if n := tr.Arrivals(); n > MaxArrivals {
-		return fmt.Errorf("sim: trace %q brings about %.3g requests, more than the %d one run simulates", tr.Name, n, MaxArrivals)
+	if n := tr.Arrivals(); !(n <= MaxArrivals) {
+		return fmt.Errorf("sim: trace %q brings about %.3g requests, more than the %d one run simulates (lower its rates or its length)", tr.Name, n, MaxArrivals)
 	}
 	return nil
 }
@@ -141,8 +143,10 @@ func Bursts(base, peak float64, gap, burst, dur time.Duration, seed uint64) Trac
 	tr := Trace{Name: "bursts"}
 	t := time.Duration(0)
 	for t < dur {
-		quiet := time.Duration(rng.ExpFloat64() * float64(gap))
-		end := min(t+quiet, dur)
+		end := dur // unless the gap ends sooner (compared in float64: no overflow)
+		if q := rng.ExpFloat64() * float64(gap); q < float64(dur-t) {
+			end = t + time.Duration(q)
+		}
 		if end > t {
 			tr.Segments = append(tr.Segments, constant(t, end, base))
 		}

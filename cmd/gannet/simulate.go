@@ -62,8 +62,8 @@ Traces (--trace, comma-separated; "all" is the four synthetic ones):
   FILE     CSV lines "t_seconds,rate_per_second" (requests/s from t to the
            next line's t; the last line's t ends the trace; # comments)
 Rates default to 10% (--low) and 80% (--high) of 4 replicas' capacity at
-the SLO-feasible batch size. One run simulates at most a week of trace and
-20 million expected requests.
+the SLO-feasible batch size. One run simulates at most a week of trace,
+20 million expected requests and rates of 1e8 requests/s.
 
 `)
 		fl.PrintDefaults()
@@ -147,6 +147,9 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 	cfg := f.cfg
 	cfg.Admission = sim.Admission(f.admission)
 	cfg = cfg.WithDefaults()
+	if cfg.MaxBatch > sim.MaxBatchSize { // before Capacity tries every size
+		return fmt.Errorf("simulate: --max-batch %d: want at most %d", cfg.MaxBatch, sim.MaxBatchSize)
+	}
 	capacity, batch := cfg.Capacity()
 	if capacity == 0 {
 		return errors.New("simulate: not even a batch of one fits half the SLO")
@@ -162,12 +165,17 @@ func runSimulate(f simulateFlags, stdout io.Writer) error {
 		return fmt.Errorf("simulate: --low %v, --high %v: rates must be finite and >= 0", f.low, f.high)
 	case f.duration <= 0 || f.duration > sim.MaxDuration:
 		return fmt.Errorf("simulate: --duration %v: want more than 0 and at most %v", f.duration, sim.MaxDuration)
+	case f.burstGap < 0 || f.burstGap > sim.MaxDuration || f.period > sim.MaxDuration:
+		return fmt.Errorf("simulate: --burst-gap %v, --period %v: want at most %v", f.burstGap, f.period, sim.MaxDuration)
 	}
 	if f.interval <= 0 {
 		return errors.New("simulate: --interval must be > 0")
 	}
 	if f.until == 0 {
 		f.until = f.duration * 4 / 5
+		if f.until <= f.at {
+			f.until = f.duration // a short run: high to the end
+		}
 	}
 	gcfg := autoscale.Config{TargetUtilization: f.targetUtil, DownWindow: f.downWindow}
 	if err := gcfg.Validate(); err != nil {
@@ -249,8 +257,11 @@ const maxSimSegments = 1_000_000
 func simTrace(name string, f simulateFlags, seed uint64) (sim.Trace, error) {
 	switch name {
 	case "step":
-		if f.at < 0 || f.at > f.duration || f.until < f.at {
-			return sim.Trace{}, fmt.Errorf("simulate: --step-at %v: want it within --duration %v and at most --step-until %v", f.at, f.duration, f.until)
+		switch {
+		case f.at < 0 || f.at > f.duration:
+			return sim.Trace{}, fmt.Errorf("simulate: --step-at %v: want it within --duration %v", f.at, f.duration)
+		case f.until < f.at:
+			return sim.Trace{}, fmt.Errorf("simulate: --step-until %v: before --step-at %v", f.until, f.at)
 		}
 		return sim.Step(f.low, f.high, f.at, f.until, f.duration), nil
 	case "ramp":
@@ -261,8 +272,8 @@ func simTrace(name string, f simulateFlags, seed uint64) (sim.Trace, error) {
 		}
 		return sim.Square(f.low, f.high, f.period, f.duration), nil
 	case "bursts":
-		if f.burstGap < 0 || f.burstLen <= 0 || f.duration/f.burstLen > maxSimSegments {
-			return sim.Trace{}, fmt.Errorf("simulate: --burst-gap %v, --burst-len %v: want a gap of at least 0 and a length of more than 0, and at most %d bursts' lengths in --duration %v", f.burstGap, f.burstLen, maxSimSegments, f.duration)
+		if f.burstLen <= 0 || f.duration/f.burstLen > maxSimSegments {
+			return sim.Trace{}, fmt.Errorf("simulate: --burst-len %v: want more than 0, and at most %d bursts' lengths in --duration %v", f.burstLen, maxSimSegments, f.duration)
 		}
 		return sim.Bursts(f.low, f.high, f.burstGap, f.burstLen, f.duration, seed), nil
 	}

@@ -77,19 +77,43 @@ func TestSimulateTraceFile(t *testing.T) {
 		t.Errorf("output does not name the trace file or the warm pool (1 by default):\n%s", stdout.String())
 	}
 	huge := filepath.Join(t.TempDir(), "huge.csv")
-	if err := os.WriteFile(huge, []byte("0,1e12\n600,0\n"), 0o644); err != nil {
+	if err := os.WriteFile(huge, []byte("0,1e6\n600,0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"--interval", "0s"}, {"extra"},
-		// Each of these ran until killed, or took all memory, before
-		// their inputs were bounded.
-		{"--trace", huge}, {"--low", "NaN"}, {"--high", "1e12"}, {"--duration", "200h"},
-		{"--trace", "square", "--period", "1ns", "--duration", "168h"},
-		{"--trace", "bursts", "--burst-len", "0s"}, {"--trace", "step", "--step-at", "9m"},
-	} {
+	for _, bad := range [][]string{{"--trace", "nope"}, {"--policies", "hpa"}, {"--admission", "x"}, {"--warm-workers", "-1"}, {"--interval", "0s"}, {"extra"}} {
 		if err := simulate(bad, &stdout, &stderr); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+	// Each of these ran until killed, or took all memory, before its
+	// inputs were bounded; now the error names the input.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trace", huge}, "more than the 20000000"},
+		{[]string{"--low", "NaN"}, "--low NaN"},
+		{[]string{"--trace", "step", "--step-at", "0s", "--low", "1e308"}, "want rates from 0 to"},
+		{[]string{"--trace", "step", "--high", "1e12"}, "want rates from 0 to"},
+		{[]string{"--trace", "step", "--high", "1e6"}, "more than the 20000000"},
+		{[]string{"--duration", "200h"}, "--duration 200h"},
+		{[]string{"--trace", "square", "--period", "1ns", "--duration", "168h"}, "--period 1ns"},
+		{[]string{"--trace", "bursts", "--burst-len", "0s"}, "--burst-len 0s"},
+		{[]string{"--trace", "bursts", "--burst-gap", "2000000h"}, "--burst-gap 2000000h"},
+		{[]string{"--trace", "step", "--step-at", "11m"}, "--step-at 11m"},
+		{[]string{"--trace", "step", "--step-until", "30s"}, "--step-until 30s"},
+		{[]string{"--max", "100000000"}, "max from 1 to 1024"},
+		{[]string{"--max-batch", "1000000000000"}, "--max-batch"},
+	} {
+		err := simulate(c.args, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+	// A run shorter than the default step: the step goes up at 1m and
+	// stays up (the default --step-until, 4/5 of --duration, is before it).
+	if err := simulate([]string{"--trace", "step", "--duration", "70s", "--policies", "gannet"}, &stdout, &stderr); err != nil {
+		t.Errorf("a 70 s step: %v", err)
 	}
 }
 
