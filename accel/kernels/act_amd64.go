@@ -47,3 +47,10 @@ func dw3x3s2AVX2(out, r0, r1, r2 []float32, w *[9]float32, bias, lo, hi float32)
 //
 //go:noescape
 func max3x3s2AVX2(out, r0, r1, r2 []float32)
+
+// max2x2s2AVX2 computes one output row of a 2x2 stride-2 max pool: out[i]
+// = max(r0[2i], r0[2i+1], r1[2i], r1[2i+1]), NaN if one of them is
+// (len(out) a multiple of 4; len(r0), len(r1) >= 2*len(out)).
+//
+//go:noescape
+func max2x2s2AVX2(out, r0, r1 []float32)

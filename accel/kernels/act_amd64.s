@@ -537,3 +537,69 @@ mptail:
 mpdone:
 	VZEROUPPER
 	RET
+
+// func max2x2s2AVX2(out, r0, r1 []float32)
+// out[i] = max(r0[2i], r0[2i+1], r1[2i], r1[2i+1]) for i < len(out), a
+// multiple of 4 (len(r0), len(r1) >= 2*len(out)), NaN if any of them is
+// NaN: one output row of a 2x2 stride-2 max pool.
+TEXT ·max2x2s2AVX2(SB), NOSPLIT, $0-72
+	MOVQ out_base+0(FP), DI
+	MOVQ out_len+8(FP), CX
+	MOVQ r0_base+24(FP), SI
+	MOVQ r1_base+48(FP), R8
+
+m2x8:
+	CMPQ    CX, $8
+	JL      m2x4
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS 32(R8), Y3
+	VMAXPS  Y2, Y0, Y4      // columns 0-7: the max of the two rows
+	VCMPPS  $3, Y2, Y0, Y5  // unordered: NaN in either
+	VORPS   Y5, Y4, Y4      // all ones, a NaN, where one was
+	VMAXPS  Y3, Y1, Y6      // columns 8-15
+	VCMPPS  $3, Y3, Y1, Y7
+	VORPS   Y7, Y6, Y6
+	VSHUFPS $0x88, Y6, Y4, Y0 // even columns
+	VPERMPD $0xD8, Y0, Y0
+	VSHUFPS $0xDD, Y6, Y4, Y1 // odd columns
+	VPERMPD $0xD8, Y1, Y1
+	VMAXPS  Y1, Y0, Y2
+	VCMPPS  $3, Y1, Y0, Y3
+	VORPS   Y3, Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, DI
+	ADDQ    $64, SI
+	ADDQ    $64, R8
+	SUBQ    $8, CX
+	JMP     m2x8
+
+m2x4:
+	CMPQ    CX, $4
+	JL      m2done
+	VMOVUPS (SI), X0
+	VMOVUPS 16(SI), X1
+	VMOVUPS (R8), X2
+	VMOVUPS 16(R8), X3
+	VMAXPS  X2, X0, X4
+	VCMPPS  $3, X2, X0, X5
+	VORPS   X5, X4, X4
+	VMAXPS  X3, X1, X6
+	VCMPPS  $3, X3, X1, X7
+	VORPS   X7, X6, X6
+	VSHUFPS $0x88, X6, X4, X0
+	VSHUFPS $0xDD, X6, X4, X1
+	VMAXPS  X1, X0, X2
+	VCMPPS  $3, X1, X0, X3
+	VORPS   X3, X2, X2
+	VMOVUPS X2, (DI)
+	ADDQ    $16, DI
+	ADDQ    $32, SI
+	ADDQ    $32, R8
+	SUBQ    $4, CX
+	JMP     m2x4
+
+m2done:
+	VZEROUPPER
+	RET

@@ -20,3 +20,4 @@ func dw3x3s2AVX2(out, r0, r1, r2 []float32, w *[9]float32, bias, lo, hi float32)
 }
 
 func max3x3s2AVX2(out, r0, r1, r2 []float32) { panic("unreachable") }
+func max2x2s2AVX2(out, r0, r1 []float32)     { panic("unreachable") }

@@ -76,3 +76,20 @@ func BenchmarkGemm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMaxPool times the Fashion-MNIST CNN's two 2x2 stride-2 pools
+// (rows of 14 and 7 outputs) at batch 1 and 32.
+func BenchmarkMaxPool(b *testing.B) {
+	for _, n := range []int{1, 32} {
+		for _, s := range [][2]int{{16, 28}, {32, 14}} {
+			p := PoolParams{N: n, C: s[0], H: s[1], W: s[1], KH: 2, KW: 2, SH: 2, SW: 2}
+			b.Run(fmt.Sprintf("fmnist%dx%d-b%d", s[0], s[1], n), func(b *testing.B) {
+				x, dst := randF32(rand.New(rand.NewPCG(1, 2)), p.N*p.C*p.H*p.W), make([]float32, p.OutLen())
+				b.ReportAllocs()
+				for b.Loop() {
+					MaxPool(p, dst, x)
+				}
+			})
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/gannet-ml/gannet/accel/internal/parallel"
@@ -282,6 +283,12 @@ func TestPool(t *testing.T) {
 	}{
 		{"2x2s2", PoolParams{N: 2, C: 16, H: 28, W: 28, KH: 2, KW: 2, SH: 2, SW: 2}},
 		{"2x2s2-odd", PoolParams{N: 1, C: 3, H: 7, W: 9, KH: 2, KW: 2, SH: 2, SW: 2}},
+		// Rows of 20, 17, 3 and 12 outputs: the vector kernel's blocks of 8
+		// and 4 and the scalar tail, alone and together.
+		{"2x2s2-wide", PoolParams{N: 1, C: 2, H: 6, W: 40, KH: 2, KW: 2, SH: 2, SW: 2}},
+		{"2x2s2-17", PoolParams{N: 1, C: 2, H: 5, W: 35, KH: 2, KW: 2, SH: 2, SW: 2}},
+		{"2x2s2-3", PoolParams{N: 2, C: 1, H: 6, W: 6, KH: 2, KW: 2, SH: 2, SW: 2}},
+		{"2x2s2-12", PoolParams{N: 1, C: 1, H: 4, W: 24, KH: 2, KW: 2, SH: 2, SW: 2}},
 		{"3x3s2p1", PoolParams{N: 1, C: 8, H: 112, W: 112, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1}},
 		{"3x3s2-ceil", PoolParams{N: 2, C: 3, H: 10, W: 11, KH: 3, KW: 3, SH: 2, SW: 2, CeilMode: true}},
 		{"3x3s1p1-incl", PoolParams{N: 1, C: 4, H: 6, W: 5, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, CountIncludePad: true}},
@@ -390,6 +397,31 @@ func TestZeroAllocs(t *testing.T) {
 
 // TestMaxPoolNaN checks that a NaN input makes its windows' maxima NaN
 // (as PyTorch's max_pool2d), on the vector paths too.
+// TestMaxPool2x2NaN: a NaN anywhere in a 2x2 window makes that output NaN
+// and no other, in the vector kernel's blocks and in the scalar tail.
+func TestMaxPool2x2NaN(t *testing.T) {
+	p := PoolParams{N: 1, C: 1, H: 4, W: 30, KH: 2, KW: 2, SH: 2, SW: 2} // 15 outputs a row: blocks of 8 and 4, and 3
+	oh, ow := p.OutHW()
+	for iy := 0; iy < p.H; iy++ {
+		for ix := 0; ix < p.W; ix++ {
+			x := randF32(rand.New(rand.NewPCG(3, 4)), p.H*p.W)
+			x[iy*p.W+ix] = float32(math.NaN())
+			dst := make([]float32, oh*ow)
+			MaxPool(p, dst, x)
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					want := oy == iy/2 && ox == ix/2
+					if got := math.IsNaN(float64(dst[oy*ow+ox])); got != want {
+						t.Fatalf("NaN at input (%d, %d): output (%d, %d) NaN = %v, want %v", iy, ix, oy, ox, got, want)
+					}
+				}
+			}
+			assertClose(t, slices.DeleteFunc(dst, func(v float32) bool { return v != v }),
+				slices.DeleteFunc(refPool(p, x, false), func(v float32) bool { return v != v }))
+		}
+	}
+}
+
 func TestMaxPoolNaN(t *testing.T) {
 	p := PoolParams{N: 1, C: 1, H: 9, W: 40, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1}
 	r := rand.New(rand.NewPCG(1, 1))

@@ -133,7 +133,14 @@ func (t *poolTask) max2x2(out, in []float32) {
 	for oy := 0; oy < t.oh; oy++ {
 		r0, r1 := in[2*oy*w:][:2*t.ow], in[(2*oy+1)*w:][:2*t.ow]
 		o := out[oy*t.ow:][:t.ow]
-		for ox := range o {
+		vec := 0 // outputs done by the vector kernel, in blocks of 4
+		if haveAVX2 {
+			vec = len(o) &^ 3
+			if vec > 0 {
+				max2x2s2AVX2(o[:vec], r0, r1)
+			}
+		}
+		for ox := vec; ox < len(o); ox++ {
 			a, b := max(r0[2*ox], r0[2*ox+1]), max(r1[2*ox], r1[2*ox+1])
 			o[ox] = max(a, b)
 		}
