@@ -5,8 +5,8 @@
 //
 // Conv2DPacked and GemmPacked take weights packed once (PackConv2DWeights,
 // PackGemmB) and run their products on accel/blas's packed AVX-512 kernel;
-// depthwise 3x3 convolutions and 3x3 stride-2 max pools have AVX2 row
-// kernels (act_amd64.s).
+// depthwise 3x3 convolutions and 3x3 and 2x2 stride-2 max pools have AVX2
+// row kernels (act_amd64.s).
 //
 // It owns no state besides the kernels' reusable task records (parallel.Free: kept across garbage collections).
 // Every function is safe for concurrent use on distinct outputs; each splits
