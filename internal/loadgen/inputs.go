@@ -83,6 +83,10 @@ func IsImageModel(specs []wire.TensorSpec) bool {
 	return n == 28*28
 }
 
+// MaxInputBytes bounds the inputs MakeInputs holds, all requests
+// together.
+const MaxInputBytes = 1 << 30
+
 // MakeInputs builds count requests' inputs, rows rows each: consecutive
 // images (each 784 float32 pixels) when images is non-empty (specs must be
 // an image model), random data from rng otherwise. Dimension 0 is the
@@ -93,6 +97,30 @@ func MakeInputs(specs []wire.TensorSpec, rows, count int, images [][]float32, rn
 	}
 	if len(images) > 0 && !IsImageModel(specs) {
 		return nil, fmt.Errorf("inputs: the model does not take 28x28 FP32 images")
+	}
+	// All count requests are held in memory: bound their bytes before
+	// allocating any (a shape from the server's metadata can be huge).
+	per := int64(0)
+	for _, s := range specs {
+		b := int64(s.DataType.Size())
+		for i, d := range s.Shape {
+			switch {
+			case i == 0:
+				d = int64(rows)
+			case d < 0:
+				d = 1
+			case d == 0:
+				b = 0
+			}
+			if b > 0 && d > MaxInputBytes/b {
+				return nil, fmt.Errorf("inputs: input %q of shape %v takes over %d MiB a request", s.Name, s.Shape, MaxInputBytes>>20)
+			}
+			b *= max(d, 1)
+		}
+		per += b
+	}
+	if per > 0 && int64(count) > MaxInputBytes/per {
+		return nil, fmt.Errorf("inputs: %d requests of %d bytes are over %d MiB in all; send fewer distinct requests (--inputs)", count, per, MaxInputBytes>>20)
 	}
 	out := make([][]wire.Tensor, count)
 	next := 0
@@ -109,9 +137,6 @@ func MakeInputs(specs []wire.TensorSpec, rows, count int, images [][]float32, rn
 				}
 				shape[i] = d
 				elems *= d
-			}
-			if elems*int64(s.DataType.Size()) > 1<<30 {
-				return nil, fmt.Errorf("inputs: input %q of shape %v is over 1 GiB", s.Name, shape)
 			}
 			t := wire.Tensor{Name: s.Name, DataType: s.DataType, Shape: shape, Data: make([]byte, elems*int64(s.DataType.Size()))}
 			if len(images) > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,3 +235,29 @@ func TestImageInputs(t *testing.T) {
 }
 
 func f32(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
+
+// TestInputsBounded: shapes from a server's metadata that would overflow
+// or take more than MaxInputBytes in all are refused before any
+// allocation (the first panicked in make, the second ran out of memory).
+func TestInputsBounded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, c := range []struct {
+		shape       []int64
+		rows, count int
+		want        string
+	}{
+		{[]int64{-1, 1e10, 1e10}, 1, 1, "a request"},
+		{[]int64{-1, 1 << 62, 4}, 1, 1, "a request"},
+		{[]int64{-1, 1e8}, 1, 256, "--inputs"},
+		{[]int64{-1, 4}, 1 << 40, 1, "a request"},
+	} {
+		specs := []wire.TensorSpec{{Name: "x", DataType: wire.TypeFP32, Shape: c.shape}}
+		if _, err := MakeInputs(specs, c.rows, c.count, nil, rng); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("shape %v, %d rows, %d requests: error %v, want one saying %q", c.shape, c.rows, c.count, err, c.want)
+		}
+	}
+	in, err := MakeInputs([]wire.TensorSpec{{Name: "x", DataType: wire.TypeFP32, Shape: []int64{-1, 0, 3}}}, 2, 2, nil, rng)
+	if err != nil || len(in) != 2 || len(in[0][0].Data) != 0 {
+		t.Errorf("a dimension of 0: %v, %v", in, err)
+	}
+}
