@@ -14,8 +14,9 @@
 // within one image when the batch is small) and allocates nothing in steady
 // state. A part is at least about 20-50 µs of work (the grains in
 // grains.go): handing one to a parked worker costs a wake-up, tens of
-// microseconds on a VM. Arguments are checked before any work starts: a size that does not
-// fit panics with a message rather than reading or writing out of bounds
+// microseconds on a VM. Arguments are checked before any work starts: a
+// size that does not fit panics with a message rather than reading or
+// writing out of bounds
 // (callers that need an error, such as the gorgonia Ops in accel/ops, check
 // shapes first).
 package kernels

@@ -395,8 +395,6 @@ func TestZeroAllocs(t *testing.T) {
 	}
 }
 
-// TestMaxPoolNaN checks that a NaN input makes its windows' maxima NaN
-// (as PyTorch's max_pool2d), on the vector paths too.
 // TestMaxPool2x2NaN: a NaN anywhere in a 2x2 window makes that output NaN
 // and no other, in the vector kernel's blocks and in the scalar tail.
 func TestMaxPool2x2NaN(t *testing.T) {
@@ -422,6 +420,8 @@ func TestMaxPool2x2NaN(t *testing.T) {
 	}
 }
 
+// TestMaxPoolNaN checks that a NaN input makes its windows' maxima NaN
+// (as PyTorch's max_pool2d), on the vector paths too.
 func TestMaxPoolNaN(t *testing.T) {
 	p := PoolParams{N: 1, C: 1, H: 9, W: 40, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1}
 	r := rand.New(rand.NewPCG(1, 1))

@@ -35,17 +35,15 @@ func (tr Trace) Duration() time.Duration {
 	return tr.Segments[len(tr.Segments)-1].End
 }
 
-// Rate is the arrival rate at t (0 outside the trace). The segments are
-// in time order, so it searches them: the oracle asks every 10 ms, and a
-// trace file may have many lines.
+// Rate is the arrival rate at t (0 outside the trace). It searches the
+// segments, which a valid trace (see Config.Validate) has contiguous and
+// in time order: the oracle asks every 10 ms, and a trace file may have
+// many lines. The first segment ending after t holds t, unless t is
+// before the trace.
 func (tr Trace) Rate(t time.Duration) float64 {
 	i, _ := slices.BinarySearchFunc(tr.Segments, t, func(s Segment, t time.Duration) int { return cmp.Compare(s.End, t+1) })
-	for ; i < len(tr.Segments); i++ { // past segments of no length
-		if s := tr.Segments[i]; t >= s.Start && t < s.End {
-			return s.rate(t)
-		} else if s.Start > t {
-			break
-		}
+	if i < len(tr.Segments) && tr.Segments[i].Start <= t {
+		return tr.Segments[i].rate(t)
 	}
 	return 0
 }
@@ -62,9 +60,9 @@ func (tr Trace) Arrivals() float64 {
 	return n
 }
 
-// check reports a trace that cannot be simulated: empty, with a gap, an
-// overlap or a rate that is negative or not finite, or beyond MaxDuration
-// or MaxArrivals.
+// check reports a trace that cannot be simulated: empty, with a gap or
+// an overlap, with a rate outside 0..MaxRate, or beyond MaxDuration or
+// MaxArrivals.
 func (tr Trace) check() error {
 	end := time.Duration(0)
 	for i, s := range tr.Segments {

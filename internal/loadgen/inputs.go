@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,25 +99,25 @@ func MakeInputs(specs []wire.TensorSpec, rows, count int, images [][]float32, rn
 	if len(images) > 0 && !IsImageModel(specs) {
 		return nil, fmt.Errorf("inputs: the model does not take 28x28 FP32 images")
 	}
-	// All count requests are held in memory: bound their bytes before
+	// Each input's shape (the batch, variable dimensions 1) and bytes. All
+	// count requests are held in memory: bound their bytes before
 	// allocating any (a shape from the server's metadata can be huge).
-	per := int64(0)
-	for _, s := range specs {
-		b := int64(s.DataType.Size())
+	shapes, sizes, per := make([][]int64, len(specs)), make([]int64, len(specs)), int64(0)
+	for k, s := range specs {
+		shape, b := make([]int64, len(s.Shape)), int64(s.DataType.Size())
 		for i, d := range s.Shape {
 			switch {
 			case i == 0:
 				d = int64(rows)
 			case d < 0:
 				d = 1
-			case d == 0:
-				b = 0
 			}
-			if b > 0 && d > MaxInputBytes/b {
+			if d > 0 && b > MaxInputBytes/d {
 				return nil, fmt.Errorf("inputs: input %q of shape %v takes over %d MiB a request", s.Name, s.Shape, MaxInputBytes>>20)
 			}
-			b *= max(d, 1)
+			shape[i], b = d, b*d
 		}
+		shapes[k], sizes[k] = shape, b
 		per += b
 	}
 	if per > 0 && int64(count) > MaxInputBytes/per {
@@ -125,26 +126,14 @@ func MakeInputs(specs []wire.TensorSpec, rows, count int, images [][]float32, rn
 	out := make([][]wire.Tensor, count)
 	next := 0
 	for r := range out {
-		for _, s := range specs {
-			shape := make([]int64, len(s.Shape))
-			elems := int64(1)
-			for i, d := range s.Shape {
-				switch {
-				case i == 0:
-					d = int64(rows)
-				case d < 0:
-					d = 1
-				}
-				shape[i] = d
-				elems *= d
-			}
-			t := wire.Tensor{Name: s.Name, DataType: s.DataType, Shape: shape, Data: make([]byte, elems*int64(s.DataType.Size()))}
+		for k, s := range specs {
+			t := wire.Tensor{Name: s.Name, DataType: s.DataType, Shape: slices.Clone(shapes[k]), Data: make([]byte, sizes[k])}
 			if len(images) > 0 {
-				for k := range rows {
+				for row := range rows {
 					img := images[next%len(images)]
 					next++
 					for j, p := range img {
-						binary.LittleEndian.PutUint32(t.Data[(k*len(img)+j)*4:], math.Float32bits(p))
+						binary.LittleEndian.PutUint32(t.Data[(row*len(img)+j)*4:], math.Float32bits(p))
 					}
 				}
 			} else {
