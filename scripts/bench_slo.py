@@ -224,6 +224,8 @@ def main():
     print("  offered %.0f/s: accepted p99 %.2f ms (SLO %g), OK %d, refused %d, expected excess %.0f; peak RSS %.1f MiB (%.1f MiB at 50%%)" % (
         over["rate"], over["service_p99_ms"] if over.get("service_p99_ms") else over["p99_ms"], SLO_MS, over["ok"], refused,
         c["excess_expected"], rss_over, rss_half))
+    print("  errors answered in p50 %.2f ms, p99 %.2f ms; at most %d requests in flight" % (
+        over.get("error_p50_ms", 0), over.get("error_p99_ms", 0), over["generator"]["max_inflight"]))
     s.stop()
 
     burst_trace = os.path.join(OUT, "burst.trace")

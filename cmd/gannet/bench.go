@@ -320,6 +320,9 @@ func printLoad(w io.Writer, r *loadgen.Result) {
 		r.P50MS, r.P90MS, r.P99MS, r.P999MS, r.MaxMS, r.MeanMS)
 	fmt.Fprintf(w, "  from the actual send: p50 %.3f  p99 %.3f\n", r.ServiceP50MS, r.ServiceP99MS)
 	printCounts(w, "errors", r.Errors)
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(w, "    answered in ms  p50 %.3f  p99 %.3f\n", r.ErrorP50MS, r.ErrorP99MS)
+	}
 	printCounts(w, "refusals", r.Refusals)
 	for _, ex := range r.RefusalExamples {
 		fmt.Fprintf(w, "    e.g. %s\n", ex)

@@ -58,6 +58,11 @@ type Result struct {
 	// latency above less the generator's send lag), of the same requests.
 	ServiceP50MS float64 `json:"service_p50_ms"`
 	ServiceP99MS float64 `json:"service_p99_ms"`
+	// How fast the errors came (refusals most of all: a server that
+	// refuses at once answers 503 in about its p50), from the scheduled
+	// time like the latency above; 0 when there were none.
+	ErrorP50MS float64 `json:"error_p50_ms,omitempty"`
+	ErrorP99MS float64 `json:"error_p99_ms,omitempty"`
 
 	// Errors counts the requests not answered OK by kind: "http_<status>",
 	// "sdk_<kind>", "timeout" (no answer within --client-timeout),
@@ -124,6 +129,7 @@ func Summarize(run *Run, slo time.Duration) Result {
 	lat := make([]int64, 0, len(samples)-warm)
 	lags := make([]int64, 0, len(samples)-warm)
 	service := make([]int64, 0, len(samples)-warm)
+	var errLat []int64
 	var sum float64
 	for i := warm; i < len(samples); i++ {
 		s := &samples[i]
@@ -140,6 +146,7 @@ func Summarize(run *Run, slo time.Duration) Result {
 			}
 		default:
 			r.Errors[run.name(s.Outcome)]++
+			errLat = append(errLat, s.Latency)
 			if s.Reason != 0 {
 				name := run.reason(s.Reason)
 				if r.Refusals[name]++; r.Refusals[name] == 1 && int(s.Reason) < len(run.Examples) {
@@ -172,6 +179,10 @@ func Summarize(run *Run, slo time.Duration) Result {
 		r.MaxMS = ms(lat[len(lat)-1])
 		r.MeanMS = sum / float64(len(lat)) / 1e6
 		r.ServiceP50MS, r.ServiceP99MS = ms(Percentile(service, 0.5)), ms(Percentile(service, 0.99))
+	}
+	if len(errLat) > 0 {
+		slices.Sort(errLat)
+		r.ErrorP50MS, r.ErrorP99MS = ms(Percentile(errLat, 0.5)), ms(Percentile(errLat, 0.99))
 	}
 	if len(lags) > 0 {
 		r.Generator.SendLagP50MS = ms(Percentile(lags, 0.5))

@@ -93,6 +93,8 @@ func TestSummarize(t *testing.T) {
 	check("p999", r.P999MS, 40)
 	check("max", r.MaxMS, 40)
 	check("service p50", r.ServiceP50MS, 5.5)
+	check("error p50", r.ErrorP50MS, 1) // the two refusals and the timeout
+	check("error p99", r.ErrorP99MS, 10000)
 	check("warm-up", r.WarmupS, 1)
 	check("not sent", float64(r.Generator.NotSent), 1)
 	if r.Errors["http_503"] != 2 || r.Errors["timeout"] != 1 || len(r.Errors) != 2 {
