@@ -38,6 +38,10 @@ type View struct {
 	// Waited reports whether this slot has already been held back waiting
 	// for more requests.
 	Waited bool
+	// Joined is how many rows have joined the queue since the policy last
+	// decided for this slot (0 at its first decision): after a wait, 0 says
+	// that the company waited for did not come.
+	Joined int
 }
 
 // Reason says why a batch was sent (or why none was).

@@ -70,6 +70,10 @@ func TestSLOPolicy(t *testing.T) {
 		{"multi-row requests: the next request would not fit",
 			View{Items: []Item{{Rows: 4, Deadline: t0.Add(20 * ms)}, {Rows: 4, Deadline: t0.Add(20 * ms)}}, MaxBatch: 10,
 				Predict: linear(6*ms, 100*time.Microsecond), Rate: 2000, RowsPerRequest: 4, Replicas: 1}, 2, 0, ReasonIdle},
+		{"held once and nobody came: send (the rate counts requests that admission refuses)",
+			View{Items: items(2, 20*ms), MaxBatch: 8, Predict: linear(4*ms, 100*time.Microsecond), Rate: 2000, Replicas: 1, Waited: true}, 2, 0, ReasonWaited},
+		{"held once and a request came: wait for the next",
+			View{Items: items(3, 20*ms), MaxBatch: 8, Predict: linear(4*ms, 100*time.Microsecond), Rate: 2000, Replicas: 1, Waited: true, Joined: 1}, 0, ms, ReasonNone},
 		{"sent after waiting",
 			View{Items: items(3, 20*ms), MaxBatch: 8, Predict: linear(4*ms, 100*time.Microsecond), Rate: 10, Replicas: 1, Waited: true}, 3, 0, ReasonWaited},
 	}

@@ -122,6 +122,7 @@ type Queue struct {
 	arrivedRows   float64   // their rows (a refusal before decode counts meanRowsLocked)
 	submitted     uint64    // requests given to Submit: their rows are known
 	submittedRows uint64    // and their rows
+	joinedRows    uint64    // rows admitted to waiting, ever (View.Joined)
 	inflight      int       // batches dispatched and not yet answered
 	lastDone      time.Time // when a batch was last answered (or the queue started)
 	feasible      int       // the largest batch the profile says runs in half the SLO
@@ -289,6 +290,7 @@ func (q *Queue) Submit(r *Request) error {
 	}
 	q.waiting = slices.Insert(q.waiting, i, r)
 	q.rows += r.Rows
+	q.joinedRows += uint64(r.Rows)
 	n := len(q.waiting)
 	if q.cancelWait != nil && !r.Deadline.IsZero() && (q.waitUntil.IsZero() || r.Deadline.Before(q.waitUntil)) {
 		q.cancelWait(errEarlier) // wait again, until this deadline at the latest

@@ -161,6 +161,7 @@ func (q *Queue) failDropped(now time.Time, dropped []*Request) {
 // released.
 func (q *Queue) fill(slot Slot) {
 	waited := false
+	var seen uint64 // q.joinedRows at the last decision
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -172,6 +173,10 @@ func (q *Queue) fill(slot Slot) {
 		q.shedLate(now, slot.Typical)
 		q.mu.Lock()
 		v := q.viewLocked(now, slot, waited)
+		if waited {
+			v.Joined = int(q.joinedRows - seen)
+		}
+		seen = q.joinedRows
 		if len(v.Items) == 0 {
 			q.mu.Unlock()
 			slot.Release()
