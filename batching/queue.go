@@ -246,7 +246,7 @@ func before(a, b *Request) bool {
 	return a.seq < b.seq
 }
 
-// Submit queues r without blocking. It fails with ErrQueueFull,
+// Submit queues r without blocking. It fails with ErrQueueFull, ErrDeadline,
 // ErrWouldMiss or ErrClosed (wrapped), in which case r.Done is not called.
 func (q *Queue) Submit(r *Request) error {
 	if r.Rows < 1 || r.Rows > q.cfg.MaxBatchSize || len(r.Inputs) == 0 || r.Done == nil {
@@ -276,6 +276,14 @@ func (q *Queue) Submit(r *Request) error {
 		q.mu.Unlock()
 		q.metrics.shed[shedQueueFull].Inc()
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
+	}
+	if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
+		// Past its deadline on arrival (a timeout shorter than the decode):
+		// refused even while probing, when predictions are not trusted;
+		// let in, it took a place in the queue only to be shed.
+		q.mu.Unlock()
+		q.metrics.shed[shedExpired].Inc()
+		return fmt.Errorf("model %q: %w (its deadline passed on arrival)", q.cfg.Model, ErrDeadline)
 	}
 	q.seq++
 	r.seq = q.seq

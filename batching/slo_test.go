@@ -536,9 +536,9 @@ func TestRefusedArrivalsDoNotHoldABatch(t *testing.T) {
 	q := newQueueWith(t, Config{MaxBatchSize: 8, SLO: 20 * ms, Policy: p}, f)
 	q.Profile().Seed(1, ms) // admission's estimate: a batch of one takes 1ms
 	for i := range 5000 {   // 5000 rows' worth of refusals in a few milliseconds
-		r, _ := request(1, int32(i), time.Now().Add(-ms))
-		if err := q.Submit(r); !errors.Is(err, ErrWouldMiss) {
-			t.Fatalf("request %d, its deadline passed: Submit = %v, want ErrWouldMiss", i, err)
+		r, _ := request(1, int32(i), time.Now().Add(100*time.Microsecond))
+		if err := q.Submit(r); !errors.Is(err, ErrWouldMiss) && !errors.Is(err, ErrDeadline) {
+			t.Fatalf("request %d, 0.1ms to go, 1ms batches: Submit = %v, want it refused", i, err)
 		}
 	}
 	if st := q.Stats(); st.Rate < 4000 {
@@ -560,5 +560,30 @@ func TestRefusedArrivalsDoNotHoldABatch(t *testing.T) {
 	}
 	if p.waits > 1 {
 		t.Fatalf("the policy held the slot %d times for company that was all refused; want once at most", p.waits)
+	}
+}
+
+// TestPastDeadlineIsRefusedEvenWhileProbing: while probing (no answer for
+// ProbeAfter) requests are let in unpredicted, but one whose deadline has
+// already passed is refused: let in, it only took a place to be shed.
+func TestPastDeadlineIsRefusedEvenWhileProbing(t *testing.T) {
+	f := newFake()
+	q := newQueueWith(t, Config{MaxBatchSize: 4, ProbeAfter: time.Nanosecond}, f)
+	q.Profile().Seed(1, 50*ms) // would refuse a 10ms deadline, were it not probing
+	gone, _ := request(1, 1, time.Now().Add(-time.Microsecond))
+	if err := q.Submit(gone); !errors.Is(err, ErrDeadline) || wire.KindOf(err) != wire.KindDeadline {
+		t.Fatalf("Submit past its deadline = %v, want ErrDeadline", err)
+	}
+	probe, ch := request(1, 2, time.Now().Add(10*ms))
+	if err := q.Submit(probe); err != nil {
+		t.Fatalf("Submit while probing = %v, want it let in", err)
+	}
+	if n := q.Len(); n != 1 {
+		t.Fatalf("%d waiting, want only the probe", n)
+	}
+	f.free <- struct{}{}
+	echo(<-f.ran)
+	if got := <-ch; got.Err != nil {
+		t.Fatal(got.Err)
 	}
 }
