@@ -31,16 +31,8 @@ func (SLOPolicy) Decide(v *View) Decision {
 		}
 	}
 	if reason == ReasonIdle {
-		// Held once and nobody came: the arrival rate promised company
-		// that is not coming. It counts every arrival, refused ones too
-		// (the load offered, which a replica's batches must keep up with),
-		// so under a flood of refusals it kept holding the few admitted
-		// requests, wait after wait, until their latest start: beside
-		// 9000/s of refusals every answer took about the 20ms SLO.
-		if !v.Waited || v.Joined > 0 {
-			if until, ok := sloWait(v, rows, tight); ok {
-				return Decision{WaitUntil: until}
-			}
+		if until, ok := sloWait(v, rows, tight); ok {
+			return Decision{WaitUntil: until}
 		}
 		if v.Waited {
 			reason = ReasonWaited
@@ -119,7 +111,13 @@ func sloWait(v *View, rows int, tight time.Time) (time.Time, bool) {
 	if perReplica*now.Seconds() <= float64(rows) {
 		return time.Time{}, false
 	}
-	gap := time.Duration(float64(m) * float64(time.Second) / v.Rate) // expected time to the next request
+	// The next request to join: under a flood of refusals the offered rate
+	// promised company that admission turned away, and the few admitted
+	// requests were held, wait after wait, until their latest start.
+	if v.Joining <= 0 {
+		return time.Time{}, false
+	}
+	gap := time.Duration(float64(m) * float64(time.Second) / v.Joining) // expected time to the next request
 	// Throughput of sending now vs after one more arrival.
 	if float64(rows+m)/(gap+next).Seconds() <= float64(rows)/now.Seconds() {
 		return time.Time{}, false

@@ -26,7 +26,12 @@ type View struct {
 	Predict func(rows int) time.Duration
 	// Rate is the model's recent arrival rate in rows per second (a
 	// request of n rows counts n): the unit of batch sizes and capacity.
+	// It counts every arrival, refused ones too: the load offered.
 	Rate float64
+	// Joining is the recent rate, in rows per second, of the rows that
+	// joined the queue (Rate less the refused): how soon more company
+	// comes for a batch. 0: none lately.
+	Joining float64
 	// RowsPerRequest is the mean rows of the model's requests (0 or less:
 	// 1): how many rows the next arrival brings, on average.
 	RowsPerRequest float64
@@ -38,10 +43,6 @@ type View struct {
 	// Waited reports whether this slot has already been held back waiting
 	// for more requests.
 	Waited bool
-	// Joined is how many rows have joined the queue since the policy last
-	// decided for this slot (0 at its first decision): after a wait, 0 says
-	// that the company waited for did not come.
-	Joined int
 }
 
 // Reason says why a batch was sent (or why none was).

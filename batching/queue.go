@@ -118,11 +118,12 @@ type Queue struct {
 	seq           uint64    // arrivals so far (ties in service order)
 	rate          float64   // decayed count of arrived rows (see arrivalLocked)
 	rateAt        time.Time // when rate was last decayed
+	joined        float64   // decayed count of rows that joined waiting (View.Joining)
+	joinedAt      time.Time // when joined was last decayed
 	arrivals      uint64    // arrivals counted by arrivalLocked: seq plus those refused for a full queue
 	arrivedRows   float64   // their rows (a refusal before decode counts meanRowsLocked)
 	submitted     uint64    // requests given to Submit: their rows are known
 	submittedRows uint64    // and their rows
-	joinedRows    uint64    // rows admitted to waiting, ever (View.Joined)
 	inflight      int       // batches dispatched and not yet answered
 	lastDone      time.Time // when a batch was last answered (or the queue started)
 	feasible      int       // the largest batch the profile says runs in half the SLO
@@ -205,10 +206,20 @@ func (q *Queue) meanRowsLocked() float64 {
 // rateLocked is the decayed count of arrived rows at now; divided by
 // rateTau it is the arrival rate in rows per second.
 func (q *Queue) rateLocked(now time.Time) float64 {
-	if q.rateAt.IsZero() {
+	return decay(q.rate, q.rateAt, now)
+}
+
+// joinedLocked is the decayed count of rows that joined waiting, at now.
+func (q *Queue) joinedLocked(now time.Time) float64 {
+	return decay(q.joined, q.joinedAt, now)
+}
+
+// decay is a count last updated at at, decayed to now (time constant rateTau).
+func decay(n float64, at, now time.Time) float64 {
+	if at.IsZero() {
 		return 0
 	}
-	return q.rate * math.Exp(-float64(now.Sub(q.rateAt))/float64(rateTau))
+	return n * math.Exp(-float64(now.Sub(at))/float64(rateTau))
 }
 
 // Rate is the recent arrival rate, in rows per second (a request of n
@@ -298,7 +309,7 @@ func (q *Queue) Submit(r *Request) error {
 	}
 	q.waiting = slices.Insert(q.waiting, i, r)
 	q.rows += r.Rows
-	q.joinedRows += uint64(r.Rows)
+	q.joined, q.joinedAt = q.joinedLocked(now)+float64(r.Rows), now
 	n := len(q.waiting)
 	if q.cancelWait != nil && !r.Deadline.IsZero() && (q.waitUntil.IsZero() || r.Deadline.Before(q.waitUntil)) {
 		q.cancelWait(errEarlier) // wait again, until this deadline at the latest

@@ -161,7 +161,6 @@ func (q *Queue) failDropped(now time.Time, dropped []*Request) {
 // released.
 func (q *Queue) fill(slot Slot) {
 	waited := false
-	var seen uint64 // q.joinedRows at the last decision
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -173,10 +172,6 @@ func (q *Queue) fill(slot Slot) {
 		q.shedLate(now, slot.Typical)
 		q.mu.Lock()
 		v := q.viewLocked(now, slot, waited)
-		if waited {
-			v.Joined = int(q.joinedRows - seen)
-		}
-		seen = q.joinedRows
 		if len(v.Items) == 0 {
 			q.mu.Unlock()
 			slot.Release()
@@ -268,6 +263,7 @@ func (q *Queue) viewLocked(now time.Time, slot Slot, waited bool) View {
 		MaxBatch:       q.cfg.MaxBatchSize,
 		Predict:        q.predict,
 		Rate:           q.rateLocked(now) / rateTau.Seconds(),
+		Joining:        q.joinedLocked(now) / rateTau.Seconds(),
 		RowsPerRequest: q.meanRowsLocked(),
 		Replicas:       q.replicaCount(),
 		Backlog:        q.rows,

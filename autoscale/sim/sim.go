@@ -260,6 +260,8 @@ type run struct {
 	arrivals uint64       // requests arrived so far
 	ewma     float64      // decayed arrival count (batching.Queue's rate estimate)
 	ewmaAt   time.Duration
+	joined   float64 // decayed count of admitted arrivals (batching's View.Joining)
+	joinedAt time.Duration
 
 	res   *Result
 	lastT time.Duration
@@ -374,6 +376,7 @@ func (r *run) arrive(t time.Duration) {
 		return
 	}
 	r.queue = append(r.queue, q)
+	r.joined, r.joinedAt = r.decayedJoined(t)+1, t
 }
 
 // predictWait mirrors batching's predictWaitLocked: the rows ahead and
@@ -411,6 +414,12 @@ const rateTau = time.Second
 // decayed is the decayed arrival count at t (>= the last arrival).
 func (r *run) decayed(t time.Duration) float64 {
 	return r.ewma * math.Exp(-float64(t-r.ewmaAt)/float64(rateTau))
+}
+
+// decayedJoined is the decayed count of admitted arrivals at t (batching's
+// View.Joining, times rateTau).
+func (r *run) decayedJoined(t time.Duration) float64 {
+	return r.joined * math.Exp(-float64(t-r.joinedAt)/float64(rateTau))
 }
 
 // bucketRate starts the rate bucket of the sampleEvery beginning now
@@ -600,7 +609,8 @@ func (r *run) offer(rp *replica, f func(int) time.Duration) bool {
 		r.items = append(r.items, batching.Item{Rows: 1, Deadline: epoch.Add(q.dl), Enqueued: epoch.Add(q.arr)})
 	}
 	v := batching.View{Now: epoch.Add(r.now), Items: r.items, MaxBatch: r.cfg.MaxBatch, Predict: f,
-		Rate: r.decayed(r.now) / rateTau.Seconds(), Replicas: max(ready, 1), Waited: rp.waited}
+		Rate: r.decayed(r.now) / rateTau.Seconds(), Joining: r.decayedJoined(r.now) / rateTau.Seconds(),
+		Replicas: max(ready, 1), Waited: rp.waited}
 	d := batching.SLOPolicy{}.Decide(&v)
 	if d.Take == 0 {
 		rp.wakeAt, rp.waited = max(d.WaitUntil.Sub(epoch), r.now+time.Microsecond), true
