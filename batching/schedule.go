@@ -76,14 +76,21 @@ func (q *Queue) acquire() (Slot, error) {
 
 // latestStartLocked is the earliest of the waiting requests' latest start
 // times (deadline minus the predicted time of a batch of their rows);
-// zero when none has a deadline.
+// zero when none has a deadline. While probing it is the earliest
+// deadline: shedLate then keeps what the prediction says is late, and a
+// wait that ended at a latest start already past ended at once, again and
+// again, the scheduler spinning on a core until a slot came.
 func (q *Queue) latestStartLocked() time.Time {
+	predict := q.profile.Typical
+	if q.probingLocked(time.Now()) {
+		predict = func(int) time.Duration { return 0 }
+	}
 	var first time.Time
 	for _, r := range q.waiting {
 		if r.Deadline.IsZero() {
 			continue
 		}
-		if t := r.Deadline.Add(-q.profile.Typical(r.Rows)); first.IsZero() || t.Before(first) {
+		if t := r.Deadline.Add(-predict(r.Rows)); first.IsZero() || t.Before(first) {
 			first = t
 		}
 	}

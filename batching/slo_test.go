@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -569,12 +570,12 @@ func TestRefusedArrivalsDoNotHoldABatch(t *testing.T) {
 func TestPastDeadlineIsRefusedEvenWhileProbing(t *testing.T) {
 	f := newFake()
 	q := newQueueWith(t, Config{MaxBatchSize: 4, ProbeAfter: time.Nanosecond}, f)
-	q.Profile().Seed(1, 50*ms) // would refuse a 10ms deadline, were it not probing
+	q.Profile().Seed(1, 50*ms) // would refuse a 45ms deadline, were it not probing
 	gone, _ := request(1, 1, time.Now().Add(-time.Microsecond))
 	if err := q.Submit(gone); !errors.Is(err, ErrDeadline) || wire.KindOf(err) != wire.KindDeadline {
 		t.Fatalf("Submit past its deadline = %v, want ErrDeadline", err)
 	}
-	probe, ch := request(1, 2, time.Now().Add(10*ms))
+	probe, ch := request(1, 2, time.Now().Add(45*ms))
 	if err := q.Submit(probe); err != nil {
 		t.Fatalf("Submit while probing = %v, want it let in", err)
 	}
@@ -585,5 +586,47 @@ func TestPastDeadlineIsRefusedEvenWhileProbing(t *testing.T) {
 	echo(<-f.ran)
 	if got := <-ch; got.Err != nil {
 		t.Fatal(got.Err)
+	}
+}
+
+// acquireCounter is fakeReplicas that counts calls to Acquire.
+type acquireCounter struct {
+	*fakeReplicas
+	calls atomic.Int64
+}
+
+func (c *acquireCounter) Acquire(ctx context.Context) (Slot, error) {
+	c.calls.Add(1)
+	return c.fakeReplicas.Acquire(ctx)
+}
+
+// TestProbingWaitsForASlotWithoutSpinning: while probing, a request whose
+// predicted run no longer fits before its deadline is kept (predictions
+// are not trusted), so the scheduler must wait for a slot until the
+// deadline itself, not until the predicted latest start, which has passed:
+// from there every wait ended at once and the scheduler spun on a core
+// until a slot came or the deadline passed.
+func TestProbingWaitsForASlotWithoutSpinning(t *testing.T) {
+	c := &acquireCounter{fakeReplicas: newFake()}
+	q, err := New(Config{Model: "m", MaxBatchSize: 4, ProbeAfter: time.Nanosecond}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		q.Close(ctx)
+	}()
+	q.Profile().Seed(1, 50*ms) // a batch takes 50ms, by a profile probing distrusts
+	r, ch := request(1, 1, time.Now().Add(30*ms))
+	if err := q.Submit(r); err != nil {
+		t.Fatalf("Submit while probing = %v, want it let in", err)
+	}
+	// No slot ever comes: the request is answered when its deadline passes.
+	if got := <-ch; !errors.Is(got.Err, ErrDeadline) {
+		t.Fatalf("answered %v, want ErrDeadline", got.Err)
+	}
+	if n := c.calls.Load(); n > 10 {
+		t.Fatalf("the scheduler asked for a slot %d times in 30ms; want it to wait", n)
 	}
 }
