@@ -75,16 +75,11 @@ func (q *Queue) acquire() (Slot, error) {
 }
 
 // latestStartLocked is the earliest of the waiting requests' latest start
-// times (deadline minus the predicted time of a batch of their rows);
-// zero when none has a deadline. While probing it is the earliest
-// deadline: shedLate then keeps what the prediction says is late, and a
-// wait that ended at a latest start already past ended at once, again and
-// again, the scheduler spinning on a core until a slot came.
+// times (deadline minus the predicted time of a batch of their rows, by
+// lateLocked: while probing, the deadline itself); zero when none has a
+// deadline.
 func (q *Queue) latestStartLocked() time.Time {
-	predict := q.profile.Typical
-	if q.probingLocked(time.Now()) {
-		predict = func(int) time.Duration { return 0 }
-	}
+	predict := q.lateLocked(time.Now(), q.profile.Typical)
 	var first time.Time
 	for _, r := range q.waiting {
 		if r.Deadline.IsZero() {
@@ -110,15 +105,25 @@ func (q *Queue) failAll(err error) {
 	}
 }
 
+// lateLocked is the run time that shedLate and the wait for a slot count
+// before a waiting request's deadline: predict (a typical time), or
+// nothing while probing (see probingLocked), when predictions are not
+// trusted. The two must agree: a wait that ended at a latest start by the
+// prediction, for a request that shedLate kept, ended at once, again and
+// again, the scheduler spinning on a core until a slot came.
+func (q *Queue) lateLocked(now time.Time, predict func(int) time.Duration) func(int) time.Duration {
+	if q.probingLocked(now) {
+		return func(int) time.Duration { return 0 }
+	}
+	return predict
+}
+
 // shedLate answers, unrun, the waiting requests that can no longer meet
-// their deadline: already past it, or predicted (by predict, a typical
-// time) to finish after it even in a batch of their own. While probing
-// (see probeAfter) only the first kind is shed.
+// their deadline: already past it, or predicted (by predict, through
+// lateLocked) to finish after it even in a batch of their own.
 func (q *Queue) shedLate(now time.Time, predict func(int) time.Duration) {
 	q.mu.Lock()
-	if q.probingLocked(now) {
-		predict = func(int) time.Duration { return 0 }
-	}
+	predict = q.lateLocked(now, predict)
 	var late []*Request
 	kept := q.waiting[:0]
 	for _, r := range q.waiting {

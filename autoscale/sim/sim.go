@@ -413,13 +413,18 @@ const rateTau = time.Second
 
 // decayed is the decayed arrival count at t (>= the last arrival).
 func (r *run) decayed(t time.Duration) float64 {
-	return r.ewma * math.Exp(-float64(t-r.ewmaAt)/float64(rateTau))
+	return decay(r.ewma, r.ewmaAt, t)
 }
 
 // decayedJoined is the decayed count of admitted arrivals at t (batching's
 // View.Joining, times rateTau).
 func (r *run) decayedJoined(t time.Duration) float64 {
-	return r.joined * math.Exp(-float64(t-r.joinedAt)/float64(rateTau))
+	return decay(r.joined, r.joinedAt, t)
+}
+
+// decay is count n, last updated at at, decayed to t (time constant rateTau).
+func decay(n float64, at, t time.Duration) float64 {
+	return n * math.Exp(-float64(t-at)/float64(rateTau))
 }
 
 // bucketRate starts the rate bucket of the sampleEvery beginning now
