@@ -114,7 +114,7 @@ func (q *Queue) complete(reqs []*Request, rows int, sent time.Time, res *wire.Re
 		off += r.Rows
 		r.Compute = compute
 		if q.cfg.SLO > 0 {
-			q.metrics.slo[boolIndex(now.Sub(r.enqueued) <= q.cfg.SLO)].Inc()
+			q.metrics.slo[boolIndex(now.Sub(arrival(r.Arrived, r.enqueued)) <= q.cfg.SLO)].Inc()
 		}
 		r.finish(now, nil)
 	}

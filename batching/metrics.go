@@ -61,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gannet_batches_total", Help: "Batches dispatched, by why the batch was sent: full, deadline (a larger batch would miss a deadline), idle (all that waited), waited (after waiting for more), timer (fixed delay ran out), cap (AIMD cap)."},
 			[]string{"model", "reason"}),
 		slo: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gannet_slo_requests_total", Help: "Requests answered successfully, by whether their time in the server (queue to answer) met the model's SLO latency: met, missed."},
+			Name: "gannet_slo_requests_total", Help: "Requests answered successfully, by whether their time in the server (arrival to answer; over HTTP on Linux, arrival is the kernel receive time) met the model's SLO latency: met, missed."},
 			[]string{"model", "outcome"}),
 		profile: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_latency_profile_seconds", Help: "The model's latency profile: compute time of a batch of batch_size rows (stat mean or high, about p98), and the overhead from dispatch to answer beyond compute (batch_size 0)."},

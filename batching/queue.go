@@ -265,12 +265,12 @@ func (q *Queue) Submit(r *Request) error {
 	}
 	now := time.Now()
 	r.enqueued = now
-	// The SLO caps the deadline, except while the model has no replica at
-	// all (scaled to zero, or its first replica still starting): then the
-	// request is held until one is up, within its own deadline, rather
-	// than refused for a cold start it cannot help.
+	// The SLO caps the deadline, from the request's arrival, except while
+	// the model has no replica at all (scaled to zero, or its first replica
+	// still starting): then the request is held until one is up, within
+	// its own deadline, rather than refused for a cold start it cannot help.
 	if q.cfg.SLO > 0 && !q.cold() {
-		if d := now.Add(q.cfg.SLO); r.Deadline.IsZero() || d.Before(r.Deadline) {
+		if d := arrival(r.Arrived, now).Add(q.cfg.SLO); r.Deadline.IsZero() || d.Before(r.Deadline) {
 			r.Deadline = d
 		}
 	}
@@ -289,12 +289,13 @@ func (q *Queue) Submit(r *Request) error {
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
 	}
 	if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
-		// Past its deadline on arrival (a timeout shorter than the decode):
+		// Past its deadline on arrival (a timeout shorter than the decode,
+		// or a request that waited to be read longer than the SLO):
 		// refused even while probing, when predictions are not trusted;
 		// let in, it took a place in the queue only to be shed.
 		q.mu.Unlock()
 		q.metrics.shed[shedExpired].Inc()
-		return fmt.Errorf("model %q: %w (its deadline passed on arrival)", q.cfg.Model, ErrDeadline)
+		return fmt.Errorf("model %q: %w (its deadline passed on arrival%s)", q.cfg.Model, ErrDeadline, waitedToBeRead(r.Arrived, now))
 	}
 	q.seq++
 	r.seq = q.seq
@@ -325,8 +326,8 @@ func (q *Queue) Submit(r *Request) error {
 }
 
 // Precheck tells, before a request is decoded, whether Submit would refuse
-// any request of the default priority whose own deadline is deadline (the
-// server's request timeout): the queue is closed or full, or even one row
+// any request of the default priority that arrived at arrived (zero: now)
+// and whose own deadline is deadline (the server's request timeout): the queue is closed or full, or even one row
 // placed after everything waiting (where such a request goes) is predicted
 // to miss the deadline, capped by the SLO as in Submit. Under overload
 // this refuses a request for the price of a lock instead of a decode; a
@@ -335,10 +336,10 @@ func (q *Queue) Submit(r *Request) error {
 // not known before the decode). nil means: decode and Submit, which
 // decides again. Only a request without a priority or a timeout of its
 // own may be prechecked (either can move it ahead).
-func (q *Queue) Precheck(deadline time.Time) error {
+func (q *Queue) Precheck(arrived, deadline time.Time) error {
 	now := time.Now()
 	if q.cfg.SLO > 0 && !q.cold() {
-		if d := now.Add(q.cfg.SLO); deadline.IsZero() || d.Before(deadline) {
+		if d := arrival(arrived, now).Add(q.cfg.SLO); deadline.IsZero() || d.Before(deadline) {
 			deadline = d
 		}
 	}
@@ -353,6 +354,12 @@ func (q *Queue) Precheck(deadline time.Time) error {
 		q.mu.Unlock()
 		q.metrics.shed[shedQueueFull].Inc()
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
+	}
+	if !deadline.IsZero() && !now.Before(deadline) { // as Submit refuses it
+		q.arrivalLocked(now, q.meanRowsLocked())
+		q.mu.Unlock()
+		q.metrics.shed[shedExpired].Inc()
+		return fmt.Errorf("model %q: %w (its deadline passed on arrival%s)", q.cfg.Model, ErrDeadline, waitedToBeRead(arrived, now))
 	}
 	if deadline.IsZero() || q.probingLocked(now) {
 		q.mu.Unlock()
@@ -381,6 +388,24 @@ func (q *Queue) Precheck(deadline time.Time) error {
 	}
 	q.mu.Unlock()
 	return nil
+}
+
+// arrival is when a request arrived: arrived, unless that is unknown
+// (zero) or after now.
+func arrival(arrived, now time.Time) time.Time {
+	if arrived.IsZero() || arrived.After(now) {
+		return now
+	}
+	return arrived
+}
+
+// waitedToBeRead says, for a refusal, how long before now the request
+// arrived, when it is known and was long enough ago to matter.
+func waitedToBeRead(arrived, now time.Time) string {
+	if w := now.Sub(arrival(arrived, now)); w >= time.Millisecond {
+		return ", after waiting " + w.Round(100*time.Microsecond).String() + " to be read"
+	}
+	return ""
 }
 
 // predictWaitLocked predicts the time from now until a request of rows,

@@ -18,6 +18,10 @@ type Request struct {
 	Rows   int
 	// Deadline is when the answer stops being useful; zero means none.
 	Deadline time.Time
+	// Arrived is when the request reached the host, if the caller knows it
+	// (HTTP: the kernel's receive time); the SLO runs from then. Zero, or a
+	// time after Submit, means Submit's own time.
+	Arrived time.Time
 	// Priority orders requests strictly: 1 is served first, then 2, ...;
 	// 0 (unset) last. Within a level, earliest deadline first.
 	Priority int64

@@ -336,7 +336,7 @@ func TestPrecheckAgreesWithSubmit(t *testing.T) {
 	deadline := time.Now().Add(45 * ms)
 	accepted := 0
 	for i := range 20 {
-		pre := q.Precheck(deadline)
+		pre := q.Precheck(time.Time{}, deadline)
 		r, _ := request(1, int32(i), deadline)
 		err := q.Submit(r)
 		if (pre == nil) != (err == nil) {
@@ -355,14 +355,14 @@ func TestPrecheckAgreesWithSubmit(t *testing.T) {
 	}
 	// A refusal is an arrival: the autoscaler must see refused load.
 	before := q.Stats().Arrivals
-	if err := q.Precheck(deadline); !errors.Is(err, ErrWouldMiss) {
+	if err := q.Precheck(time.Time{}, deadline); !errors.Is(err, ErrWouldMiss) {
 		t.Fatalf("Precheck = %v, want ErrWouldMiss", err)
 	}
 	if got := q.Stats().Arrivals; got != before+1 {
 		t.Fatalf("arrivals %d -> %d after a precheck refusal, want +1", before, got)
 	}
 	// A later deadline still fits: nothing is refused for the queue's sake.
-	if err := q.Precheck(time.Now().Add(time.Second)); err != nil {
+	if err := q.Precheck(time.Time{}, time.Now().Add(time.Second)); err != nil {
 		t.Fatalf("Precheck with 1s to go: %v", err)
 	}
 }
@@ -399,7 +399,7 @@ func TestArrivalsCountRows(t *testing.T) {
 				}
 			}
 			for range tc.prechecks {
-				if err := q.Precheck(time.Time{}); !errors.Is(err, ErrQueueFull) {
+				if err := q.Precheck(time.Time{}, time.Time{}); !errors.Is(err, ErrQueueFull) {
 					t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
 				}
 			}
@@ -427,7 +427,7 @@ func TestPrecheckFullQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err := q.Precheck(time.Time{})
+	err := q.Precheck(time.Time{}, time.Time{})
 	if !errors.Is(err, ErrQueueFull) || !strings.Contains(err.Error(), "exceeds maximum queue size") {
 		t.Fatalf("Precheck on a full queue = %v, want ErrQueueFull", err)
 	}
@@ -466,7 +466,7 @@ func TestAdmissionUsesTheHighQuantile(t *testing.T) {
 	if err := q.Submit(r); !errors.Is(err, ErrWouldMiss) {
 		t.Fatalf("Submit with 25ms to go behind a running batch, mean about 11ms, high quantile 40ms = %v, want ErrWouldMiss", err)
 	}
-	if err := q.Precheck(time.Now().Add(25 * ms)); !errors.Is(err, ErrWouldMiss) {
+	if err := q.Precheck(time.Time{}, time.Now().Add(25*ms)); !errors.Is(err, ErrWouldMiss) {
 		t.Fatalf("Precheck = %v, want ErrWouldMiss", err)
 	}
 	ok, _ := request(1, 2, time.Now().Add(100*ms))
@@ -488,7 +488,7 @@ func TestAdmissionWithAFreeReplicaUsesTheTypicalTime(t *testing.T) {
 	f := newFake()
 	q := newQueueWith(t, Config{MaxBatchSize: 1, SLO: 25 * ms}, f)
 	slowSpell(t, q)
-	if err := q.Precheck(time.Time{}); err != nil {
+	if err := q.Precheck(time.Time{}, time.Time{}); err != nil {
 		t.Fatalf("Precheck with the 25ms SLO, a free replica, mean about 11ms = %v, want nil", err)
 	}
 	r, ch := request(1, 1, time.Time{})

@@ -53,22 +53,57 @@ func (l readListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &readConn{Conn: c}, nil
+	rc := &readConn{Conn: c}
+	if raw := stampConn(c); raw != nil {
+		rc.st = newStamped(raw)
+	}
+	return rc, nil
 }
 
 // readConn is an accepted connection; only its fasthttp goroutine (which
-// also runs errorHandler) uses it.
+// also runs errorHandler and the handler) uses it.
 type readConn struct {
 	net.Conn
-	read bool // a byte has arrived
+	read bool     // a byte has arrived
+	st   *stamped // nil: no receive timestamps (not Linux, not TCP)
+	rxAt int64    // kernel receive time (Unix ns) of the bytes last read; 0 unknown
 }
 
 func (c *readConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
+	if c.st == nil {
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.read = true
+		}
+		return n, err
+	}
+	n, at, err := c.st.read(c.Conn, b)
 	if n > 0 {
 		c.read = true
+		c.rxAt = at
 	}
 	return n, err
+}
+
+// maxIntake bounds the wait a receive timestamp may claim: a larger one
+// (the wall clock stepped) is not believed.
+const maxIntake = time.Minute
+
+// arrived is when the request being handled reached the host: the kernel's
+// receive time of the last bytes read, which for a request read in one go
+// (the usual case, and always with one request in flight per connection)
+// is the request's own. It returns now when that is unknown or not
+// believable, and never a time after now. On the monotonic clock, like now.
+func arrived(ctx *fasthttp.RequestCtx, now time.Time) time.Time {
+	c, ok := ctx.Conn().(*readConn)
+	if !ok || c.rxAt == 0 {
+		return now
+	}
+	wait := time.Duration(now.UnixNano() - c.rxAt)
+	if wait <= 0 || wait > maxIntake {
+		return now
+	}
+	return now.Add(-wait)
 }
 
 type fasthttpLogger struct {

@@ -38,12 +38,16 @@ func (c *call) release() {
 // submit, wait, encode.
 func (h *httpHandler) infer(ctx *fasthttp.RequestCtx, m *model) {
 	start := time.Now()
-	code := h.doInfer(ctx, m)
+	at := arrived(ctx, start)
+	m.http.intake.Observe(start.Sub(at).Seconds())
+	code := h.doInfer(ctx, m, at)
 	m.http.count(code)
 	m.http.duration.Observe(time.Since(start).Seconds())
 }
 
-func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
+// doInfer answers one request that reached the host at arrived: its
+// deadline and the SLO run from then.
+func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model, arrived time.Time) int {
 	s := h.s
 	body, err := h.body(ctx)
 	if err != nil {
@@ -55,7 +59,7 @@ func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
 			return writeErr(ctx, wire.Errorf(wire.KindInvalid, "Inference-Header-Content-Length %q is not a non-negative integer", v))
 		}
 	}
-	if err := precheck(m, body, headerLen, s.deadline(0)); err != nil {
+	if err := precheck(m, body, headerLen, arrived, s.deadline(arrived, 0)); err != nil {
 		return writeErr(ctx, err)
 	}
 	req, err := oip.DecodeRequest(body, headerLen, m.Meta, oip.Limits{MaxTensorBytes: s.cfg.MaxRequestBytes})
@@ -72,7 +76,8 @@ func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
 
 	c := callPool.Get().(*call)
 	c.req.Inputs, c.req.Rows, c.req.Priority = inputs, rows, req.Priority
-	c.req.Deadline = s.deadline(req.TimeoutMicros)
+	c.req.Deadline = s.deadline(arrived, req.TimeoutMicros)
+	c.req.Arrived = arrived
 	if err := m.Queue.Submit(&c.req); err != nil {
 		c.release()
 		return writeErr(ctx, err)
@@ -107,7 +112,7 @@ func (h *httpHandler) doInfer(ctx *fasthttp.RequestCtx, m *model) int {
 // no timeout is prechecked: either could move it ahead in the queue. A
 // byte search over the JSON (the whole body, or the binary extension's
 // header) is enough to tell; a false match only skips the precheck.
-func precheck(m *model, body []byte, headerLen int64, deadline time.Time) error {
+func precheck(m *model, body []byte, headerLen int64, arrived, deadline time.Time) error {
 	head := body
 	if headerLen >= 0 && headerLen <= int64(len(body)) {
 		head = body[:headerLen]
@@ -119,7 +124,7 @@ func precheck(m *model, body []byte, headerLen int64, deadline time.Time) error 
 	if !ok {
 		return nil
 	}
-	return pc.Precheck(deadline)
+	return pc.Precheck(arrived, deadline)
 }
 
 // body returns the request body, decompressed per Content-Encoding.
@@ -152,13 +157,13 @@ func (h *httpHandler) writeBody(ctx *fasthttp.RequestCtx, body []byte) {
 	ctx.SetBody(z)
 }
 
-// deadline is now plus the request's timeout, capped by RequestTimeout.
-func (s *Server) deadline(timeoutMicros int64) time.Time {
+// deadline is arrived plus the request's timeout, capped by RequestTimeout.
+func (s *Server) deadline(arrived time.Time, timeoutMicros int64) time.Time {
 	d := s.cfg.RequestTimeout
 	if timeoutMicros > 0 && timeoutMicros < d.Microseconds() {
 		d = time.Duration(timeoutMicros) * time.Microsecond
 	}
-	return time.Now().Add(d)
+	return arrived.Add(d)
 }
 
 func outputNames(outs []oip.Output) []string {

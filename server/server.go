@@ -33,9 +33,10 @@ type Queue interface {
 
 // Prechecker is a Queue that can refuse a request before it is decoded
 // (batching.Queue): Precheck reports whether a request of the default
-// priority with this deadline would be refused, counting the refusal.
+// priority that arrived then, with this deadline, would be refused,
+// counting the refusal.
 type Prechecker interface {
-	Precheck(deadline time.Time) error
+	Precheck(arrived, deadline time.Time) error
 }
 
 // Readiness says whether a model has a replica, and if not, why not.

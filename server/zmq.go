@@ -154,7 +154,7 @@ func (e *zmqEndpoint) request(to string, r *wire.Request) {
 	}
 	req := &batching.Request{
 		Inputs: inputs, Rows: rows, Priority: int64(r.Priority),
-		Deadline: e.s.deadline(r.TimeoutMicros),
+		Deadline: e.s.deadline(time.Now(), r.TimeoutMicros),
 	}
 	req.Done = func(done *batching.Request) {
 		code := http.StatusOK

@@ -57,8 +57,11 @@ func TestRefusals(t *testing.T) {
 	t.Run("deadline already impossible over HTTP", func(t *testing.T) {
 		tight := bytes.Replace(body, []byte(`{"inputs"`), []byte(`{"parameters":{"timeout":50},"inputs"`), 1)
 		code, h, b := in.post(t, "/v2/models/cnn-slo/infer", tight, nil)
-		if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(b), "predicted to miss its deadline") {
-			t.Fatalf("50us timeout: %d (Retry-After %q) %s; want 503 predicted to miss its deadline", code, h.Get("Retry-After"), b)
+		// Counted from the kernel's receive time (Linux), 50us may be gone
+		// before the decode is done: refused as past its deadline.
+		if code != 503 || h.Get("Retry-After") == "" ||
+			!strings.Contains(string(b), "predicted to miss its deadline") && !strings.Contains(string(b), "its deadline passed on arrival") {
+			t.Fatalf("50us timeout: %d (Retry-After %q) %s; want 503 predicted to miss its deadline, or past it on arrival", code, h.Get("Retry-After"), b)
 		}
 	})
 
