@@ -74,14 +74,11 @@ func (s *stamped) read(c net.Conn, p []byte) (n int, at int64, err error) {
 	s.p = p
 	err = s.raw.Read(s.recv) // honours the connection's read deadline
 	s.p = nil
-	if err == nil {
-		err = s.err
+	if err != nil { // a *net.OpError already: deadline, closed
+		return 0, 0, err
 	}
-	if err != nil {
-		if _, ok := err.(syscall.Errno); ok {
-			err = os.NewSyscallError("recvmsg", err)
-		}
-		return 0, 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	if s.err != nil {
+		return 0, 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("recvmsg", s.err)}
 	}
 	if s.n == 0 {
 		return 0, 0, io.EOF

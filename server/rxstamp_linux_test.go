@@ -3,8 +3,10 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -21,15 +23,17 @@ func TestReadsCarryTheKernelReceiveTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan struct{})
+	accepted, written := make(chan struct{}), make(chan struct{})
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
+			close(written)
 			return
 		}
 		<-accepted // bytes that came before the option was set carry no time
 		c.Write([]byte("first"))
-		time.Sleep(50 * time.Millisecond)
+		close(written)
+		time.Sleep(300 * time.Millisecond) // past the reads below that wait for nothing
 		c.Write([]byte("second"))
 		c.Close()
 	}()
@@ -43,6 +47,7 @@ func TestReadsCarryTheKernelReceiveTime(t *testing.T) {
 	if c.st == nil {
 		t.Fatal("no receive timestamps on a TCP connection")
 	}
+	<-written
 	time.Sleep(30 * time.Millisecond) // "first" waits in the socket
 	buf := make([]byte, 64)
 	n, err := c.Read(buf)
@@ -53,9 +58,18 @@ func TestReadsCarryTheKernelReceiveTime(t *testing.T) {
 	if c.rxAt == 0 {
 		t.Fatal("no receive time for the bytes read")
 	}
-	if waited := read.Sub(time.Unix(0, c.rxAt)); waited < 25*time.Millisecond || waited > 10*time.Second {
+	if waited := read.Sub(time.Unix(0, c.rxAt)); waited < 20*time.Millisecond || waited > 10*time.Second {
 		t.Fatalf("received %v before it was read, want about 30ms or more", waited)
 	}
+	// Nothing more for a while: a read deadline ends the read as it
+	// ends a plain one (fasthttp's read timeout relies on it).
+	c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	if n, err := c.Read(buf); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past its deadline: %d, %v; want os.ErrDeadlineExceeded", n, err)
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("read past its deadline: %#v is not a net.Error that says Timeout", err)
+	}
+	c.SetReadDeadline(time.Time{})
 	var got bytes.Buffer
 	for {
 		n, err := c.Read(buf)
@@ -66,7 +80,9 @@ func TestReadsCarryTheKernelReceiveTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if waited := time.Since(time.Unix(0, c.rxAt)); waited > 10*time.Millisecond {
+		// Read as soon as they came: their own time, not the first
+		// bytes' (300ms older).
+		if waited := time.Since(time.Unix(0, c.rxAt)); waited > 150*time.Millisecond {
 			t.Errorf("a read just after the bytes came reports them %v old", waited)
 		}
 	}
