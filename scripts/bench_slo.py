@@ -14,7 +14,10 @@ fashion-mnist-cnn (slo: 20ms at p99):
            and AIMD baselines, BENCH_B_ROUNDS rounds (default 3) with the
            three policies interleaved in each; per cell the median goodput
   c        60 s (BENCH_OVERLOAD_S) at 2x the max goodput: accepted p99,
-           refusals vs the excess, peak RSS of gannet serve vs at 50% load
+           refusals vs the excess, peak RSS of gannet serve vs at 50% load;
+           and where the time went: the server's own share of answers within
+           the SLO (from the kernel's receive time, /metrics), the wait to be
+           read (gannet_request_intake_seconds p99) and the bench's send lag
   d        serving overhead: p50 at one request in flight (10/s) minus the
            in-process batch-1 p50, per transport
   e        a burst (10x the base rate for 2 s): share of requests within the
