@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -110,4 +111,29 @@ func rxStamp(oob []byte) int64 {
 		oob = oob[l:]
 	}
 	return 0
+}
+
+// stampAnchor keeps receive timestamps on for the host while the server
+// runs, and returns what turns them off. Linux timestamps incoming packets
+// (a static key) while any socket other than a Unix one asks for it, and
+// patches kernel code each time the count of such sockets goes from 0 to 1
+// or back. With connections opened and closed one at a time, each one did
+// both: 2,000 loopback connections took 280-360 ms against 146-163 ms
+// without timestamps, and 150-163 ms with this socket open. A UDP socket
+// that asks for timestamps, bound to nothing and never read, keeps the
+// count above 0; it also gives the first request of a connection, which
+// can come before the connection is accepted, its time.
+func stampAnchor() (close func()) {
+	for _, family := range []int{syscall.AF_INET, syscall.AF_INET6} {
+		fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) != nil {
+			syscall.Close(fd)
+			continue
+		}
+		return sync.OnceFunc(func() { syscall.Close(fd) }) // Shutdown may run twice
+	}
+	return func() {}
 }

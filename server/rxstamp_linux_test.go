@@ -18,6 +18,7 @@ import (
 // reports when the kernel received them, not when they were read, and
 // reads as a plain connection does (the bytes, then io.EOF).
 func TestReadsCarryTheKernelReceiveTime(t *testing.T) {
+	stampsOn(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +90,48 @@ func TestReadsCarryTheKernelReceiveTime(t *testing.T) {
 	if got.String() != "second" {
 		t.Fatalf("then read %q, want second", got.String())
 	}
+}
+
+// TestTheFirstBytesOfAConnectionCarryTheirTime: a client's first request
+// can arrive before the server has accepted its connection and asked for
+// timestamps. With the server's anchor socket keeping timestamps on for the
+// host (stampAnchor), those bytes have their time too.
+func TestTheFirstBytesOfAConnectionCarryTheirTime(t *testing.T) {
+	stampsOn(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("early"))
+	time.Sleep(30 * time.Millisecond)
+	nc, err := readListener{ln}.Accept() // after the bytes came
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rc := nc.(*readConn)
+	buf := make([]byte, 16)
+	if n, err := rc.Read(buf); err != nil || string(buf[:n]) != "early" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if rc.rxAt == 0 {
+		t.Fatal("bytes that came before the connection was accepted have no receive time")
+	}
+	if waited := time.Since(time.Unix(0, rc.rxAt)); waited < 20*time.Millisecond || waited > 10*time.Second {
+		t.Fatalf("received %v before now, want about 30ms or more", waited)
+	}
+}
+
+// stampsOn keeps receive timestamps on for the test, as a Server does.
+func stampsOn(t *testing.T) {
+	t.Cleanup(stampAnchor())
+	time.Sleep(100 * time.Millisecond) // the kernel turns them on from a work queue
 }
 
 // cmsg builds a control message as the kernel lays it out.

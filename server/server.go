@@ -120,8 +120,11 @@ type Server struct {
 	http   *fasthttp.Server
 	ln     net.Listener
 	zmq    *zmqEndpoint // nil when off
-	wg     sync.WaitGroup
-	serve  error // from http.Serve, read after wg.Wait
+	// unstamp ends the host-wide receive timestamps the server keeps on
+	// while it serves HTTP (stampAnchor), after Shutdown.
+	unstamp func()
+	wg      sync.WaitGroup
+	serve   error // from http.Serve, read after wg.Wait
 }
 
 type model struct {
@@ -177,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.unstamp = stampAnchor()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -207,6 +211,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	err := s.http.ShutdownWithContext(ctx)
 	s.wg.Wait()
+	s.unstamp()
 	if s.zmq != nil {
 		s.zmq.wait(ctx)
 	}
