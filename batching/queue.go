@@ -294,8 +294,7 @@ func (q *Queue) Submit(r *Request) error {
 		// refused even while probing, when predictions are not trusted;
 		// let in, it took a place in the queue only to be shed.
 		q.mu.Unlock()
-		q.metrics.shed[shedExpired].Inc()
-		return fmt.Errorf("model %q: %w (its deadline passed on arrival%s)", q.cfg.Model, ErrDeadline, waitedToBeRead(r.Arrived, now))
+		return q.expired(r.Arrived, now)
 	}
 	q.seq++
 	r.seq = q.seq
@@ -327,9 +326,10 @@ func (q *Queue) Submit(r *Request) error {
 
 // Precheck tells, before a request is decoded, whether Submit would refuse
 // any request of the default priority that arrived at arrived (zero: now)
-// and whose own deadline is deadline (the server's request timeout): the queue is closed or full, or even one row
-// placed after everything waiting (where such a request goes) is predicted
-// to miss the deadline, capped by the SLO as in Submit. Under overload
+// and whose own deadline is deadline (the server's request timeout): the
+// queue is closed or full, the deadline has passed, or even one row placed
+// after everything waiting (where such a request goes) is predicted to
+// miss the deadline, capped by the SLO as in Submit. Under overload
 // this refuses a request for the price of a lock instead of a decode; a
 // refusal is counted as an arrival and in the shed metrics exactly as
 // Submit counts it (as the mean rows per request so far: its own rows are
@@ -358,8 +358,7 @@ func (q *Queue) Precheck(arrived, deadline time.Time) error {
 	if !deadline.IsZero() && !now.Before(deadline) { // as Submit refuses it
 		q.arrivalLocked(now, q.meanRowsLocked())
 		q.mu.Unlock()
-		q.metrics.shed[shedExpired].Inc()
-		return fmt.Errorf("model %q: %w (its deadline passed on arrival%s)", q.cfg.Model, ErrDeadline, waitedToBeRead(arrived, now))
+		return q.expired(arrived, now)
 	}
 	if deadline.IsZero() || q.probingLocked(now) {
 		q.mu.Unlock()
@@ -399,13 +398,17 @@ func arrival(arrived, now time.Time) time.Time {
 	return arrived
 }
 
-// waitedToBeRead says, for a refusal, how long before now the request
-// arrived, when it is known and was long enough ago to matter.
-func waitedToBeRead(arrived, now time.Time) string {
+// expired counts and returns the refusal of a request that arrived at
+// arrived and whose deadline had passed when Submit or Precheck saw it; it
+// says how long the request waited to be read, when that is known and
+// long enough to matter.
+func (q *Queue) expired(arrived, now time.Time) error {
+	q.metrics.shed[shedExpired].Inc()
+	waited := ""
 	if w := now.Sub(arrival(arrived, now)); w >= time.Millisecond {
-		return ", after waiting " + w.Round(100*time.Microsecond).String() + " to be read"
+		waited = ", after waiting " + w.Round(100*time.Microsecond).String() + " to be read"
 	}
-	return ""
+	return fmt.Errorf("model %q: %w (its deadline passed on arrival%s)", q.cfg.Model, ErrDeadline, waited)
 }
 
 // predictWaitLocked predicts the time from now until a request of rows,

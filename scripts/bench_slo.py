@@ -46,6 +46,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 BIN = os.path.abspath("bin/gannet")
 MODEL = "fashion-mnist-cnn"
@@ -146,7 +147,6 @@ class Server:
         """The server's own count of the model's answers: (met, missed)
         the SLO from arrival, and the intake histogram's buckets
         (cumulative, by upper bound), from /metrics."""
-        import urllib.request
         text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http, timeout=10).read().decode()
         met = missed = 0.0
         intake = []

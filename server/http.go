@@ -69,18 +69,17 @@ type readConn struct {
 	rxAt int64    // kernel receive time (Unix ns) of the bytes last read; 0 unknown
 }
 
-func (c *readConn) Read(b []byte) (int, error) {
+func (c *readConn) Read(b []byte) (n int, err error) {
 	if c.st == nil {
-		n, err := c.Conn.Read(b)
-		if n > 0 {
-			c.read = true
+		n, err = c.Conn.Read(b)
+	} else {
+		var at int64
+		if n, at, err = c.st.read(c.Conn, b); n > 0 {
+			c.rxAt = at
 		}
-		return n, err
 	}
-	n, at, err := c.st.read(c.Conn, b)
 	if n > 0 {
 		c.read = true
-		c.rxAt = at
 	}
 	return n, err
 }

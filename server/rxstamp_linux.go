@@ -56,10 +56,14 @@ func newStamped(raw syscall.RawConn) *stamped {
 	return s
 }
 
+// oobBuf is s.oob as bytes, for recvmsg and rxStamp.
+func (s *stamped) oobBuf() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s.oob[0])), len(s.oob)*8)
+}
+
 func (s *stamped) recvmsg(fd uintptr) bool {
-	oob := unsafe.Slice((*byte)(unsafe.Pointer(&s.oob[0])), len(s.oob)*8)
 	for {
-		s.n, s.oobn, _, _, s.err = syscall.Recvmsg(int(fd), s.p, oob, 0)
+		s.n, s.oobn, _, _, s.err = syscall.Recvmsg(int(fd), s.p, s.oobBuf(), 0)
 		if s.err != syscall.EINTR {
 			return s.err != syscall.EAGAIN // EAGAIN: wait for the poller
 		}
@@ -84,14 +88,12 @@ func (s *stamped) read(c net.Conn, p []byte) (n int, at int64, err error) {
 	if s.n == 0 {
 		return 0, 0, io.EOF
 	}
-	oob := unsafe.Slice((*byte)(unsafe.Pointer(&s.oob[0])), len(s.oob)*8)
-	return s.n, rxStamp(oob[:s.oobn]), nil
+	return s.n, rxStamp(s.oobBuf()[:s.oobn]), nil
 }
-
-const wordSize = int(unsafe.Sizeof(uintptr(0)))
 
 // rxStamp finds the SCM_TIMESTAMPNS control message in oob and returns its
 // time in Unix ns; 0 when there is none. oob must be 8-byte aligned.
+// (syscall.ParseSocketControlMessage would allocate a slice per read.)
 func rxStamp(oob []byte) int64 {
 	const hdr = syscall.SizeofCmsghdr
 	for len(oob) >= hdr {
@@ -104,7 +106,7 @@ func rxStamp(oob []byte) int64 {
 			l >= hdr+int(unsafe.Sizeof(syscall.Timespec{})) {
 			return (*syscall.Timespec)(unsafe.Pointer(&oob[hdr])).Nano()
 		}
-		l = (l + wordSize - 1) &^ (wordSize - 1) // CMSG_ALIGN
+		l = syscall.CmsgSpace(l - hdr) // CMSG_ALIGN(l): hdr is aligned
 		if l > len(oob) {
 			return 0
 		}
