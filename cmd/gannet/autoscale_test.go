@@ -368,7 +368,7 @@ func stats(t *testing.T, in *instance, model string) modelStats {
 // (not refused) while the autoscaler starts a replica, and answered. The
 // request wakes the controller at once (dispatch OnStarved), so the
 // replica is asked for within milliseconds, not at the next 250 ms tick.
-// With the warm pool (--warm-workers 1, the default) a parked worker is
+// With the warm pool (--warm-workers 1 here; the default is 2) a parked worker is
 // assigned (LOAD at once); without it a worker process starts. It logs
 // the first-response time after idle (issue 7's goal, with the pool:
 // <= 1 s) and asserts a generous bound.

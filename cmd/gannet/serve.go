@@ -64,7 +64,7 @@ func serveCmd(args []string) error {
 	fl.DurationVar(&f.autoscale.interval, "autoscale-interval", autoscale.DefaultInterval, "how often the autoscaler decides (models with replicas in config.yaml)")
 	fl.DurationVar(&f.autoscale.downWindow, "autoscale-down-window", autoscale.DefaultDownWindow, "how long fewer replicas must have sufficed before one is removed")
 	fl.DurationVar(&f.autoscale.idle, "autoscale-idle", autoscale.DefaultIdleToZero, "how long a model with replicas.min 0 must be idle before its last replica goes")
-	fl.IntVar(&f.autoscale.warm, "warm-workers", 1, "idle worker processes kept started and parked (on no model) for the autoscaler to assign on a scale-up (only with models that have replicas in config.yaml; 0: none)")
+	fl.IntVar(&f.autoscale.warm, "warm-workers", 2, "idle worker processes kept started and parked (on no model) for the autoscaler to assign on a scale-up (only with models that have replicas in config.yaml; 0: none)")
 	fl.Parse(args)
 	if fl.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fl.Args())

@@ -84,7 +84,7 @@ the SLO-feasible batch size. One run simulates at most a week of trace,
 	fl.DurationVar(&f.cfg.ColdStart, "cold-start", sim.DefaultColdStart, "time from a replica asked for to ready")
 	fl.IntVar(&f.cfg.Min, "min", 1, "min replicas (0 allows scale to zero)")
 	fl.IntVar(&f.cfg.Max, "max", sim.DefaultMax, "max replicas")
-	fl.IntVar(&f.cfg.WarmWorkers, "warm-workers", 1, "warm pool: parked workers a replica asked for is taken from, ready --warm-start later (serve's --warm-workers; 0: none)")
+	fl.IntVar(&f.cfg.WarmWorkers, "warm-workers", 2, "warm pool: parked workers a replica asked for is taken from, ready --warm-start later (serve's --warm-workers; 0: none)")
 	fl.DurationVar(&f.cfg.WarmStart, "warm-start", sim.DefaultWarmStart, "time from a parked worker assigned to ready (its model's LOAD)")
 	fl.IntVar(&f.cfg.Cores, "cores", 0, "model CPU contention: with n > cores replicas, batches take n/cores longer (0: none)")
 	fl.StringVar(&f.admission, "admission", string(sim.AdmitQueue), "refusal at arrival: queue (batching's prediction) or slo-batch (batches of the SLO-feasible size)")

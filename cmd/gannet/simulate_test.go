@@ -73,8 +73,8 @@ func TestSimulateTraceFile(t *testing.T) {
 	if err := simulate([]string{"--trace", file, "--policies", "gannet", "--json"}, &stdout, &stderr); err != nil {
 		t.Fatalf("simulate: %v", err)
 	}
-	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) || !strings.Contains(stdout.String(), `"warm_workers":1`) {
-		t.Errorf("output does not name the trace file or the warm pool (1 by default):\n%s", stdout.String())
+	if !strings.Contains(stdout.String(), `"trace":"trace.csv"`) || !strings.Contains(stdout.String(), `"warm_workers":2`) {
+		t.Errorf("output does not name the trace file or the warm pool (2 by default):\n%s", stdout.String())
 	}
 	huge := filepath.Join(t.TempDir(), "huge.csv")
 	if err := os.WriteFile(huge, []byte("0,1e6\n600,0\n"), 0o644); err != nil {
