@@ -49,6 +49,7 @@ fuzz:
 ## baselines in interleaved rounds, overload, serving overhead, burst, CPU per request) on this
 ## machine; about 20 minutes
 bench: build
+	$(GO) build -o bin/rttfloor ./cmd/rttfloor
 	python3 scripts/bench_slo.py
 
 ## bench-engine: the CPU engine vs PyTorch eager and jit+freeze, interleaved, medians and ratios

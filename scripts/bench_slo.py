@@ -22,6 +22,14 @@ fashion-mnist-cnn (slo: 20ms at p99):
            in-process batch-1 p50, per transport
   e        a burst (10x the base rate for 2 s): share of requests within the
            SLO, SLO policy vs fixed delay
+  floor    what no server can beat here: the same generator against an
+           HTTP server that does nothing (bin/rttfloor, another process),
+           at a's best HTTP binary rate: the CPU per request of the two,
+           and the ratio to the ceiling a server would reach on all the
+           cores if its only other cost were the model's compute (CPU per
+           row of the ceiling's batch size); and the p50 at one request
+           every 100 ms of a server that does nothing, over HTTP and
+           ZeroMQ: the floor under d
   drift    the ceiling measured again at the end: a shared VM's speed can
            change during the run (10,939 at the start and 17,009 rows/s at
            the end of one shortened run on a 2-vCPU VM), and every ratio
@@ -49,6 +57,7 @@ import time
 import urllib.request
 
 BIN = os.path.abspath("bin/gannet")
+FLOOR = os.path.abspath("bin/rttfloor")
 MODEL = "fashion-mnist-cnn"
 SLO_MS = 20.0
 STEP_S = float(os.environ.get("BENCH_STEP_S", "5"))
@@ -169,6 +178,39 @@ class Server:
         self.proc.wait(timeout=60)
 
 
+def floor(meta, rate, ceiling, compute_us):
+    """The generator against bin/rttfloor --serve (answers the model's
+    metadata to GETs and an empty 200 to every POST): CPU per request of
+    both at rate, and the bound on a that leaves: a served row costs the
+    model's compute_us of CPU (the ceiling's batch size, in process) on
+    top of these, and the machine has os.cpu_count() cores. Then
+    bin/rttfloor's p50 at one request every 100 ms, HTTP and ZeroMQ."""
+    meta_file = os.path.join(OUT, "metadata.json")
+    with open(meta_file, "wb") as f:
+        f.write(meta)
+    srv = subprocess.Popen([FLOOR, "--serve", "127.0.0.1:0", "--get-body", meta_file], stdout=subprocess.PIPE, text=True)
+    try:
+        addr = srv.stdout.readline().strip()
+        before = (cpu_seconds(srv.pid), children_cpu())
+        out = subprocess.run([BIN, "bench", "--url", "http://" + addr, "--transport", "http-binary", "--model", MODEL,
+                              "--rate", "%.1f" % rate, "--duration", "%gs" % STEP_S, "--warmup", "1s", "--json", "--quiet"],
+                             check=True, capture_output=True, text=True).stdout
+        after = (cpu_seconds(srv.pid), children_cpu())
+    finally:
+        srv.kill()
+        srv.wait()
+    r = last_json(out)
+    sent = r["requests"] + rate
+    cores = os.cpu_count()
+    f = {"rate": rate, "throughput": r["throughput"], "server_cpu_us": 1e6 * (after[0] - before[0]) / sent,
+         "bench_cpu_us": 1e6 * (after[1] - before[1]) / sent, "compute_cpu_us": compute_us}
+    f["max_ratio"] = cores * 1e6 / (compute_us + f["server_cpu_us"] + f["bench_cpu_us"]) / ceiling
+    for key, extra in [("rtt_p50_us", []), ("zmq_rtt_p50_us", ["--zmq"])]:
+        line = subprocess.run([FLOOR, "--gap", "100ms", "--n", "50"] + extra, check=True, capture_output=True, text=True).stdout
+        f[key] = float(line.split(" p50 ")[1].split()[0])
+    return f
+
+
 def sweep(server, transport, ceiling):
     rows = []
     for f in FRACTIONS:
@@ -189,7 +231,9 @@ def in_process():
     inproc = last_json(subprocess.run([BIN, "bench", "--in-process", MODEL, "--json"],
                                       check=True, capture_output=True, text=True).stdout)
     fit = [r for r in inproc["rows"] if r["p50_ms"] <= SLO_MS]
-    return inproc, max(r["throughput"] for r in fit), next(r["p50_ms"] for r in inproc["rows"] if r["batch_size"] == 1)
+    best = max(fit, key=lambda r: r["throughput"])
+    inproc["ceiling_cpu_us_per_row"] = best.get("cpu_us_per_row", 0)
+    return inproc, best["throughput"], next(r["p50_ms"] for r in inproc["rows"] if r["batch_size"] == 1)
 
 
 def main():
@@ -208,6 +252,7 @@ def main():
         # and the next one should not start in its wake.
         s = Server("slo")
         a[t] = sweep(s, t, ceiling)
+        meta = urllib.request.urlopen("http://127.0.0.1:%d/v2/models/%s" % (s.http, MODEL), timeout=10).read()
         s.stop()
     res["a"] = a
     cores = os.cpu_count()
@@ -220,6 +265,12 @@ def main():
             total = cpu["serve"] + cpu["workers"] + cpu["bench"]
             print("  %-11s serve %4.0f + worker %4.0f + bench %4.0f = %4.0f us: at most %6.0f/s = %.2f x ceiling on %d cores" % (
                 t, cpu["serve"], cpu["workers"], cpu["bench"], total, cores * 1e6 / total, cores * 1e6 / total / ceiling, cores))
+    fl = res["floor"] = floor(meta, a["http-binary"]["at_rate"], ceiling, inproc["ceiling_cpu_us_per_row"])
+    print("  floor: the same generator against an HTTP server that does nothing (bin/rttfloor), %.0f/s: bench %.0f + server %.0f us per request;" % (
+        fl["rate"], fl["bench_cpu_us"], fl["server_cpu_us"]))
+    print("         with the model's %.0f us of CPU per row (in process, at the ceiling's batch size) on top, on all %d cores," % (
+        fl["compute_cpu_us"], cores))
+    print("         no HTTP server reaches more than %.2f x ceiling here" % fl["max_ratio"])
 
     print("\nd. serving overhead at one request in flight (10/s)", flush=True)
     s = Server("slo")
@@ -232,6 +283,8 @@ def main():
         d[t] = {"p50_ms": r["p50_ms"], "service_p50_ms": p50, "overhead_us": (p50 - batch1) * 1000}
         print("  %-11s p50 %.3f ms (from the scheduled time %.3f) - compute %.3f ms = %.0f us" % (t, p50, r["p50_ms"], batch1, d[t]["overhead_us"]))
     res["d"] = d
+    print("  floor: a server that does nothing, in another process, asked one request at a time every 100 ms (bin/rttfloor): p50 HTTP %.0f us, ZeroMQ %.0f us" % (
+        fl["rtt_p50_us"], fl["zmq_rtt_p50_us"]))
 
     s.stop()
     print("\nc. overload: 50%% then 2x the max goodput (http-binary), %g s" % OVERLOAD_S, flush=True)

@@ -73,9 +73,9 @@ func benchInProcess(f benchFlags) error {
 	}
 	res.Model = m.Name
 	fmt.Fprintf(f.stdout, "%s in process (GOMAXPROCS %d), median of each batch size:\n", m.Name, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(f.stdout, "  %6s %8s %10s %10s %10s %12s\n", "batch", "runs", "p50 ms", "p90 ms", "min ms", "rows/s")
+	fmt.Fprintf(f.stdout, "  %6s %8s %10s %10s %10s %12s %12s\n", "batch", "runs", "p50 ms", "p90 ms", "min ms", "rows/s", "CPU us/row")
 	for _, r := range res.Rows {
-		fmt.Fprintf(f.stdout, "  %6d %8d %10.3f %10.3f %10.3f %12.1f\n", r.BatchSize, r.Runs, r.P50MS, r.P90MS, r.MinMS, r.Throughput)
+		fmt.Fprintf(f.stdout, "  %6d %8d %10.3f %10.3f %10.3f %12.1f %12.1f\n", r.BatchSize, r.Runs, r.P50MS, r.P90MS, r.MinMS, r.Throughput, r.CPUPerRowUS)
 	}
 	fmt.Fprintf(f.stdout, "  max throughput %.1f rows/s at batch size %d\n", res.MaxThroughput, res.BestBatch)
 	if f.jsonOut {

@@ -13,6 +13,10 @@ type BatchRow struct {
 	P90MS      float64 `json:"p90_ms"`
 	MinMS      float64 `json:"min_ms"`
 	Throughput float64 `json:"throughput"` // rows/s at the median: batch_size / p50
+	// CPUPerRowUS is this process's CPU time (user and system, every
+	// thread) over the timed runs, per row, in microseconds: with
+	// Throughput it tells how many cores the model kept busy.
+	CPUPerRowUS float64 `json:"cpu_us_per_row"`
 }
 
 // InProcess is the result of `gannet bench --in-process`: the model's
@@ -39,6 +43,7 @@ func MeasureBatches(sizes []int, per time.Duration, minRuns int, run func(n int)
 			}
 		}
 		var times []int64
+		cpu0 := cpuTime()
 		end := time.Now().Add(per - per/10)
 		for len(times) < minRuns || time.Now().Before(end) {
 			start := time.Now()
@@ -47,9 +52,11 @@ func MeasureBatches(sizes []int, per time.Duration, minRuns int, run func(n int)
 			}
 			times = append(times, int64(time.Since(start)))
 		}
+		cpu := cpuTime() - cpu0
 		slices.Sort(times)
 		row := BatchRow{BatchSize: n, Runs: len(times), P50MS: ms(Percentile(times, 0.5)),
-			P90MS: ms(Percentile(times, 0.9)), MinMS: ms(times[0])}
+			P90MS: ms(Percentile(times, 0.9)), MinMS: ms(times[0]),
+			CPUPerRowUS: float64(cpu.Microseconds()) / float64(len(times)*n)}
 		if row.P50MS > 0 {
 			row.Throughput = float64(n) / (row.P50MS / 1e3)
 		}

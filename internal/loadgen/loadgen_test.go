@@ -216,6 +216,31 @@ func TestMeasureBatches(t *testing.T) {
 	}
 }
 
+// TestMeasureBatchesCountsCPU: a model that computes costs CPU per row,
+// one that waits (as for a device) almost none; the column tells how many
+// cores the ceiling kept busy.
+func TestMeasureBatchesCountsCPU(t *testing.T) {
+	const perRow = 300 * time.Microsecond
+	measure := func(run func(time.Duration)) float64 {
+		res, err := MeasureBatches([]int{2}, 30*time.Millisecond, 10, func(n int) error {
+			run(time.Duration(n) * perRow)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Rows[0].CPUPerRowUS
+	}
+	busy := measure(func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+	})
+	idle := measure(time.Sleep)
+	if busy < 100 || idle > busy/2 {
+		t.Errorf("CPU per row: %.0f us computing %v per row, %.0f us sleeping as long", busy, perRow, idle)
+	}
+}
+
 // BenchmarkHTTPSend is one sender's sequential requests to a trivial
 // server: the generator's cost per request (allocations included, of the
 // client and the in-process server together).
