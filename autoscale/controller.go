@@ -84,30 +84,41 @@ func (c *Controller) Run(ctx context.Context) error {
 	tick, stop := clock.Tick(interval)
 	defer stop()
 	wake := c.wakeCh()
-	woken := false // a woken round ran since the last tick
+	// wakeOn is wake until a woken round runs, then nil until the next
+	// tick: Wakes in between find the channel full and return at once,
+	// without a lock or waking this goroutine (admission may call Wake
+	// for every refusal under overload).
+	wakeOn := wake
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick:
-			woken = false
-			c.Step(ctx, clock.Now())
-		case <-wake:
-			if !woken {
-				woken = true
-				c.Step(ctx, clock.Now())
+			select { // this round covers the Wakes since the woken one
+			case <-wake:
+			default:
 			}
+			wakeOn = wake
+			c.step(ctx, clock.Now(), false)
+		case <-wakeOn:
+			wakeOn = nil
+			c.step(ctx, clock.Now(), true)
 		}
 	}
 }
 
 // Wake asks Run for a round now rather than at the next tick: a request
 // waits for a model with no replica, so that a scale from zero does not
-// wait up to an Interval for its decision. At most one woken round runs
+// wait up to an Interval for its decision, or admission refused a request
+// for want of capacity, so that overload is acted on at once. At most one woken round runs
 // between two ticks (the rest are dropped: the first has already asked
 // for the replicas the queue needs, and windowed rates stay at least an
-// interval wide). It never blocks and may be called from any goroutine,
-// before or during Run.
+// interval wide). A woken round leaves alone the models with replicas
+// starting: their capacity is on its way, and the count they reach is
+// what the next tick should measure (deciding again before they are up
+// is how a woken round scaled into CPU contention in the simulator). It
+// never blocks and may be called from any goroutine, before or during
+// Run.
 func (c *Controller) Wake() {
 	select {
 	case c.wakeCh() <- struct{}{}:
@@ -123,7 +134,10 @@ func (c *Controller) wakeCh() chan struct{} {
 // Step is one round: read the inputs, decide per model, and ask the
 // provisioner for each count that changed. Run calls it; it is exported
 // for tests and must not run concurrently with Run.
-func (c *Controller) Step(ctx context.Context, now time.Time) {
+func (c *Controller) Step(ctx context.Context, now time.Time) { c.step(ctx, now, false) }
+
+// step is Step; a woken round skips the models with replicas starting.
+func (c *Controller) step(ctx context.Context, now time.Time, woken bool) {
 	log := c.Log
 	if log == nil {
 		log = slog.Default()
@@ -137,6 +151,9 @@ func (c *Controller) Step(ctx context.Context, now time.Time) {
 		c.states = make(map[string]*State)
 	}
 	for _, mi := range inputs {
+		if woken && mi.Starting > 0 {
+			continue
+		}
 		st := c.states[mi.Model]
 		if st == nil {
 			st = new(State)

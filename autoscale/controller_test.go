@@ -3,6 +3,7 @@ package autoscale
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -143,5 +144,49 @@ func TestControllerWake(t *testing.T) {
 	case got := <-prov.calls:
 		t.Errorf("unexpected ScaleTo %v", got)
 	default:
+	}
+}
+
+// TestWokenRoundLeavesStartingModelsAlone: a woken round decides for the
+// models with no replica starting; one whose replicas are starting waits
+// for the next tick, which decides for it as usual.
+func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
+	clock := &fakeClock{now: t0, c: make(chan time.Time)}
+	src := &fakeSource{next: make(chan sourceReply)}
+	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
+	decided := make(chan string, 16)
+	c := &Controller{Source: src, Provisioner: prov, Clock: clock,
+		OnDecision: func(model string, _ Input, _ Decision) { decided <- model }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	// Both need 4 replicas; a has 1 ready and 1 starting, b 2 ready.
+	load := Input{SLO: 50 * time.Millisecond, Capacity: 100, Min: 1, Max: 8, Rate: 300}
+	a, b := load, load
+	a.Ready, a.Starting, b.Ready = 1, 1, 2
+	inputs := []ModelInput{{"a", a}, {"b", b}}
+	c.Wake()
+	src.next <- sourceReply{inputs: inputs}
+	if got := <-prov.calls; got != (scaleCall{"b", 4}) {
+		t.Errorf("woken round: ScaleTo %v, want b to 4", got)
+	}
+	clock.advance(DefaultInterval)
+	src.next <- sourceReply{inputs: inputs}
+	if got := <-prov.calls; got != (scaleCall{"a", 4}) {
+		t.Errorf("tick: ScaleTo %v, want a to 4", got)
+	}
+	<-prov.calls // b again: the fake provisioner's count never shows up
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	close(decided)
+	var seen []string
+	for m := range decided {
+		seen = append(seen, m)
+	}
+	if want := []string{"b", "a", "b"}; !slices.Equal(seen, want) {
+		t.Errorf("decisions for %v, want %v (none for a in the woken round)", seen, want)
 	}
 }

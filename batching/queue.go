@@ -75,8 +75,15 @@ type Config struct {
 	// before it stops refusing on predictions (see probingLocked); 0
 	// means 1s.
 	ProbeAfter time.Duration
-	Metrics    *Metrics     // nil: no metrics
-	Logger     *slog.Logger // nil: slog.Default()
+	// OnShed, if set, is told each time Submit or Precheck refuses a
+	// request because the replicas do not keep up (the queue is full, or
+	// the request is predicted to miss its deadline): the autoscaler's
+	// Controller.Wake, so that overload is decided on at once rather than
+	// at the next tick. It is called without the queue's lock, on the
+	// request's goroutine, and must not block.
+	OnShed  func()
+	Metrics *Metrics     // nil: no metrics
+	Logger  *slog.Logger // nil: slog.Default()
 }
 
 // Validate reports a config that cannot work.
@@ -285,7 +292,7 @@ func (q *Queue) Submit(r *Request) error {
 	q.arrivalLocked(now, float64(r.Rows))
 	if len(q.waiting) >= q.cfg.MaxQueue {
 		q.mu.Unlock()
-		q.metrics.shed[shedQueueFull].Inc()
+		q.shed(shedQueueFull)
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
 	}
 	if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
@@ -302,7 +309,7 @@ func (q *Queue) Submit(r *Request) error {
 	if !r.Deadline.IsZero() && !q.probingLocked(now) {
 		if wait := q.predictWaitLocked(i, r.Rows); wait > 0 && now.Add(wait).After(r.Deadline) {
 			q.mu.Unlock()
-			q.metrics.shed[shedPredicted].Inc()
+			q.shed(shedPredicted)
 			return fmt.Errorf("model %q: %w: predicted completion in %v, deadline in %v (%d requests ahead)",
 				q.cfg.Model, ErrWouldMiss, wait.Round(time.Microsecond), r.Deadline.Sub(now).Round(time.Microsecond), i)
 		}
@@ -352,7 +359,7 @@ func (q *Queue) Precheck(arrived, deadline time.Time) error {
 	if len(q.waiting) >= q.cfg.MaxQueue {
 		q.arrivalLocked(now, q.meanRowsLocked())
 		q.mu.Unlock()
-		q.metrics.shed[shedQueueFull].Inc()
+		q.shed(shedQueueFull)
 		return fmt.Errorf("model %q: %w (%d)", q.cfg.Model, ErrQueueFull, q.cfg.MaxQueue)
 	}
 	if !deadline.IsZero() && !now.Before(deadline) { // as Submit refuses it
@@ -381,12 +388,21 @@ func (q *Queue) Precheck(arrived, deadline time.Time) error {
 		q.arrivalLocked(now, q.meanRowsLocked())
 		q.seq++ // an arrival, as Submit counts it
 		q.mu.Unlock()
-		q.metrics.shed[shedPredicted].Inc()
+		q.shed(shedPredicted)
 		return fmt.Errorf("model %q: %w: predicted completion in %v, deadline in %v (%d requests ahead)",
 			q.cfg.Model, ErrWouldMiss, wait.Round(time.Microsecond), deadline.Sub(now).Round(time.Microsecond), lo)
 	}
 	q.mu.Unlock()
 	return nil
+}
+
+// shed counts a refusal for want of capacity (shedQueueFull or
+// shedPredicted) and tells Config.OnShed. Called without q.mu.
+func (q *Queue) shed(reason int) {
+	q.metrics.shed[reason].Inc()
+	if q.cfg.OnShed != nil {
+		q.cfg.OnShed()
+	}
 }
 
 // arrival is when a request arrived: arrived, unless that is unknown

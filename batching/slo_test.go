@@ -630,3 +630,89 @@ func TestProbingWaitsForASlotWithoutSpinning(t *testing.T) {
 		t.Fatalf("the scheduler asked for a slot %d times in 30ms; want it to wait", n)
 	}
 }
+
+// TestCapacityRefusalsWakeTheAutoscaler: a refusal because the replicas
+// do not keep up (queue full, predicted to miss), by Submit or by
+// Precheck, tells Config.OnShed once; other refusals and admitted
+// requests do not, since more replicas would not have helped them.
+func TestCapacityRefusalsWakeTheAutoscaler(t *testing.T) {
+	var woken atomic.Int64
+	f := newFake()
+	q := newQueueWith(t, Config{MaxBatchSize: 2, MaxQueue: 3, OnShed: func() { woken.Add(1) }}, f)
+	q.Profile().Seed(2, 10*ms) // 10ms per batch of two, one replica, none free
+	submit := func(rows int, deadline time.Time) error {
+		r, _ := request(rows, 1, deadline)
+		return q.Submit(r)
+	}
+	later := time.Now().Add(time.Hour)
+	errInvalid := errors.New("a 400") // Submit's has no sentinel, only its kind
+	for _, step := range []struct {
+		name string
+		do   func() error
+		want error // nil: admitted
+		wake int64
+	}{
+		{"admitted", func() error { return submit(1, later) }, nil, 0},
+		{"rows out of range", func() error { return submit(3, later) }, errInvalid, 0},
+		{"past its deadline", func() error { return submit(1, time.Now().Add(-ms)) }, ErrDeadline, 0},
+		{"predicted to miss", func() error { return submit(1, time.Now().Add(ms)) }, ErrWouldMiss, 1},
+		{"precheck: predicted to miss", func() error { return q.Precheck(time.Time{}, time.Now().Add(ms)) }, ErrWouldMiss, 1},
+		{"precheck: past its deadline", func() error { return q.Precheck(time.Time{}, time.Now().Add(-ms)) }, ErrDeadline, 0},
+		{"fills the queue", func() error { return submit(1, later) }, nil, 0},
+		{"fills the queue", func() error { return submit(1, later) }, nil, 0},
+		{"queue full", func() error { return submit(1, later) }, ErrQueueFull, 1},
+		{"precheck: queue full", func() error { return q.Precheck(time.Time{}, later) }, ErrQueueFull, 1},
+	} {
+		before := woken.Load()
+		err := step.do()
+		matches := errors.Is(err, step.want) || (step.want == errInvalid && wire.KindOf(err) == wire.KindInvalid)
+		if (step.want == nil) != (err == nil) || (step.want != nil && !matches) {
+			t.Fatalf("%s: %v, want %v", step.name, err, step.want)
+		}
+		if got := woken.Load() - before; got != step.wake {
+			t.Errorf("%s: OnShed told %d times, want %d", step.name, got, step.wake)
+		}
+	}
+}
+
+// BenchmarkPrecheckRefusal is a refusal before decoding, the cost of
+// each request the server turns away under overload, without and with
+// OnShed told (as the autoscaler's Controller.Wake: a send on a full
+// one-slot channel, between two of its rounds).
+func BenchmarkPrecheckRefusal(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		onShed func()
+	}{{"no-onshed", nil}, {"onshed", func() {
+		select {
+		case wakeBench <- struct{}{}:
+		default:
+		}
+	}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFake()
+			q, err := New(Config{Model: "m", MaxBatchSize: 2, OnShed: tc.onShed, ProbeAfter: time.Hour}, f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				q.Close(ctx)
+			}()
+			q.Profile().Seed(2, 10*ms)
+			r, _ := request(1, 1, time.Now().Add(time.Hour))
+			if err := q.Submit(r); err != nil { // one ahead, no replica free
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := q.Precheck(time.Time{}, time.Now().Add(5*ms)); !errors.Is(err, ErrWouldMiss) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+var wakeBench = make(chan struct{}, 1)

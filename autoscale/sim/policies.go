@@ -7,7 +7,8 @@ import (
 )
 
 // Gannet is Gannet's policy: autoscale.Decide every Interval (250 ms),
-// with the inputs `gannet serve`'s source gives it (cmd/gannet's
+// and at once when admission refuses a request (at most once between two
+// ticks), with the inputs `gannet serve`'s source gives it (cmd/gannet's
 // queueSource): the arrival rate from autoscale.RateEstimate, and the
 // queue's arrival counter.
 type Gannet struct {
@@ -32,6 +33,9 @@ func (g *Gannet) Interval() time.Duration {
 	}
 	return autoscale.DefaultInterval
 }
+
+// wakesOnShed: serve's controller is woken by admission refusals.
+func (*Gannet) wakesOnShed() bool { return true }
 
 // Observe implements Policy: Gannet's inputs are the current metrics.
 func (*Gannet) Observe(*Metrics) {}

@@ -201,6 +201,13 @@ type Policy interface {
 	Decide(m *Metrics) (replicas int, reason string)
 }
 
+// waker is a Policy that, like `gannet serve`'s controller, also decides
+// when admission refuses a request (batching.Config.OnShed ->
+// Controller.Wake): at once, at most once between two of its ticks.
+type waker interface {
+	wakesOnShed() bool
+}
+
 // Metrics is the simulated model's state that policies decide from.
 type Metrics struct {
 	Now        time.Time
@@ -254,7 +261,9 @@ type run struct {
 
 	sinceDecideMiss  int
 	sinceDecideDelay time.Duration
-	running          int // rows in running batches
+	shedNow          bool // admission refused a request at this instant
+	wokeSinceTick    bool // a woken decision ran since the last tick
+	running          int  // rows in running batches
 
 	pool     []warmWorker // the warm pool, oldest first
 	arrivals uint64       // requests arrived so far
@@ -287,6 +296,8 @@ func Run(cfg Config, p Policy) (*Result, error) {
 	arr := newArrivals(cfg.Trace, cfg.Seed)
 	nextArr, more := arr.next()
 	nextSample, nextDecide, nextSecond := time.Duration(0), time.Duration(0), time.Second
+	w, wakes := p.(waker)
+	wakes = wakes && w.wakesOnShed()
 	for {
 		t := min(dur, nextSample, nextDecide, nextSecond, r.nextReplicaEvent())
 		if more {
@@ -311,8 +322,15 @@ func Run(cfg Config, p Policy) (*Result, error) {
 		}
 		if t == nextDecide {
 			r.decide()
+			r.wokeSinceTick = false
 			nextDecide += max(p.Interval(), time.Millisecond)
+		} else if wakes && r.shedNow && !r.wokeSinceTick && r.noneStarting() {
+			// As Controller.Run: one woken round between two ticks, and
+			// none while replicas start (their capacity is on its way).
+			r.decide()
+			r.wokeSinceTick = true
 		}
+		r.shedNow = false
 		if t == nextSecond {
 			r.second(t)
 			nextSecond += time.Second
@@ -373,6 +391,7 @@ func (r *run) arrive(t time.Duration) {
 	if wait := r.predictWait(); t+wait > q.dl {
 		r.miss(q, t)
 		r.res.Shed++
+		r.shedNow = true
 		return
 	}
 	r.queue = append(r.queue, q)
@@ -457,6 +476,11 @@ func (r *run) counts() (ready, starting int) {
 		}
 	}
 	return ready, starting
+}
+
+func (r *run) noneStarting() bool {
+	_, starting := r.counts()
+	return starting == 0
 }
 
 // active counts the replicas running (ready or draining): the contention.

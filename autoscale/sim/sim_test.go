@@ -231,17 +231,26 @@ func TestGannetStep(t *testing.T) {
 	t.Logf("attainment %.5f, ratio %.3f, actions %d, in %v", r.SLOAttainment, r.Ratio(), r.ScalingActions, time.Since(start))
 }
 
-// TestSquareNoFlapping: on a square wave Gannet's actions are one rise
-// and one step per replica down each period.
+// TestSquareNoFlapping: on a square wave Gannet's replica count only
+// rises while the load is high and only falls while it is low, in a few
+// steps each period.
 func TestSquareNoFlapping(t *testing.T) {
 	cfg := Config{Admission: AdmitSLOBatch, Seed: 2, Trace: Square(320, 2560, 2*time.Minute, 10*time.Minute)}
 	r, err := Run(cfg, NewGannet(DefaultSLO))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 5 periods; a rise is one action (the surge is sized from the
-	// arrivals of one interval), and the way down is 3 steps (4 -> 1).
-	if max := 5 * (1 + 3); r.ScalingActions > max {
+	const half = 60 // seconds; the wave starts low
+	for i := 1; i < len(r.Series); i++ {
+		d := r.Series[i].Replicas - r.Series[i-1].Replicas
+		if high := (i/half)%2 == 1; (high && d < 0) || (!high && d > 0) {
+			t.Errorf("second %d (load %s): replicas %d -> %d", i, map[bool]string{true: "high", false: "low"}[high], r.Series[i-1].Replicas, r.Series[i].Replicas)
+		}
+	}
+	// 5 periods; a rise is at most two actions (one replica at the first
+	// refusal, then the surge sized from the arrivals of one interval),
+	// and the way down is 3 steps (4 -> 1).
+	if max := 5 * (2 + 3); r.ScalingActions > max {
 		t.Errorf("%d scaling actions, want at most %d", r.ScalingActions, max)
 	}
 }
@@ -328,5 +337,21 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one saying %q", c.tr, err, c.want)
 		}
+	}
+}
+
+// TestRefusalsWakeGannet: with decisions 10 s apart, Gannet still acts on
+// a step within the second it comes, woken by admission's first refusal,
+// as `gannet serve`'s controller is (batching.Config.OnShed).
+func TestRefusalsWakeGannet(t *testing.T) {
+	cfg := Config{Admission: AdmitSLOBatch, Trace: Step(320, 2560, 31*time.Second, 0, 45*time.Second)}
+	g := NewGannet(DefaultSLO)
+	g.Every = 10 * time.Second // ticks at 30 s and 40 s
+	r, err := Run(cfg, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before, after := r.Series[30].Replicas, r.Series[31].Replicas; before != 1 || after < 2 {
+		t.Errorf("replicas %d before the step at 31 s, %d at the end of its first second; want 1, then more", before, after)
 	}
 }

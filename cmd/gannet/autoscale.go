@@ -456,6 +456,11 @@ type autoscaleFlags struct {
 // next tick (a scale from zero starts at once).
 func (a *autoscaler) onStarved(string) { a.ctrl.Wake() }
 
+// onShed is an autoscaled model's batching.Config.OnShed: admission
+// refused a request for want of capacity, so the controller decides now
+// (at most once between two ticks) rather than up to an interval later.
+func (a *autoscaler) onShed() { a.ctrl.Wake() }
+
 // newAutoscaler builds the autoscaler of the models with a replicas block
 // (nil when none has one). Its provisioner's onReplica must be the
 // dispatcher's OnReplica: so it is built in two steps, newAutoscaler

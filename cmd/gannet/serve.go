@@ -146,9 +146,12 @@ func serve(f serveFlags, log *slog.Logger) error {
 			disp.Close()
 			return fmt.Errorf("model %q: %w", m.Name, err)
 		}
-		q, err := batching.New(batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize,
-			SLO: m.Config.SLO.Latency, Policy: policy, Buckets: worker.Buckets(m.Config.MaxBatchSize), Metrics: bm, Logger: log},
-			replicas{disp, m.Name})
+		bcfg := batching.Config{Model: m.Name, MaxBatchSize: m.Config.MaxBatchSize, MaxQueue: m.Config.MaxQueueSize,
+			SLO: m.Config.SLO.Latency, Policy: policy, Buckets: worker.Buckets(m.Config.MaxBatchSize), Metrics: bm, Logger: log}
+		if m.Config.Replicas != nil {
+			bcfg.OnShed = scaler.onShed
+		}
+		q, err := batching.New(bcfg, replicas{disp, m.Name})
 		if err != nil {
 			disp.Close()
 			return err
