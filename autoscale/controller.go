@@ -63,9 +63,17 @@ type Controller struct {
 	OnDecision func(model string, in Input, d Decision)
 
 	states map[string]*State // owned by Run's goroutine
+	// carried holds, per model, the misses a woken round read but did not
+	// decide on (replicas starting); the next decision adds them. Owned
+	// by Run's goroutine.
+	carried map[string]int
+	// scaled is, per model, when a round last asked the provisioner for
+	// a new count. Owned by Run's goroutine.
+	scaled map[string]time.Time
 
-	wakeOnce sync.Once     // makes wake
+	chanOnce sync.Once     // makes wake and nudge
 	wake     chan struct{} // buffered (1): Wake's request for a round now
+	nudge    chan struct{} // buffered (1): Nudge's request for a round now
 
 	mu     sync.Mutex // guards status
 	status map[string]Decision
@@ -77,58 +85,93 @@ func (c *Controller) Run(ctx context.Context) error {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	interval := c.Interval
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
-	tick, stop := clock.Tick(interval)
+	tick, stop := clock.Tick(c.interval())
 	defer stop()
-	wake := c.wakeCh()
-	// wakeOn is wake until a woken round runs, then nil until the next
-	// tick: Wakes in between find the channel full and return at once,
-	// without a lock or waking this goroutine (admission may call Wake
-	// for every refusal under overload).
-	wakeOn := wake
+	wake, nudge := c.chans()
+	// wakeOn and nudgeOn are their channels until a round they asked for
+	// runs, then nil until the next tick: Wakes and Nudges in between find
+	// their channel full and return at once, without a lock or waking
+	// this goroutine (admission may Nudge for every refusal under
+	// overload). The tick's round covers whatever asked before it.
+	wakeOn, nudgeOn := wake, nudge
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick:
-			select { // this round covers the Wakes since the woken one
-			case <-wake:
-			default:
-			}
-			wakeOn = wake
+			drain(wake)
+			drain(nudge)
+			wakeOn, nudgeOn = wake, nudge
 			c.step(ctx, clock.Now(), false)
 		case <-wakeOn:
 			wakeOn = nil
+			c.step(ctx, clock.Now(), true)
+		case <-nudgeOn:
+			nudgeOn = nil
 			c.step(ctx, clock.Now(), true)
 		}
 	}
 }
 
-// Wake asks Run for a round now rather than at the next tick: a request
-// waits for a model with no replica, so that a scale from zero does not
-// wait up to an Interval for its decision, or admission refused a request
-// for want of capacity, so that overload is acted on at once. At most one woken round runs
-// between two ticks (the rest are dropped: the first has already asked
-// for the replicas the queue needs, and windowed rates stay at least an
-// interval wide). A woken round leaves alone the models with replicas
-// starting: their capacity is on its way, and the count they reach is
-// what the next tick should measure (deciding again before they are up
-// is how a woken round scaled into CPU contention in the simulator). It
-// never blocks and may be called from any goroutine, before or during
-// Run.
-func (c *Controller) Wake() {
+func (c *Controller) interval() time.Duration {
+	if c.Interval <= 0 {
+		return DefaultInterval
+	}
+	return c.Interval
+}
+
+// drain empties a one-slot channel.
+func drain(ch chan struct{}) {
 	select {
-	case c.wakeCh() <- struct{}{}:
+	case <-ch:
 	default:
 	}
 }
 
-func (c *Controller) wakeCh() chan struct{} {
-	c.wakeOnce.Do(func() { c.wake = make(chan struct{}, 1) })
-	return c.wake
+// Wake asks Run for a round now rather than at the next tick: a request
+// waits for a model with no replica, so that a scale from zero does not
+// wait up to an Interval for its decision. At most one woken round runs
+// between two ticks (the rest are dropped: the first has already asked
+// for the replicas the queue needs, and windowed rates stay at least an
+// interval wide), whatever Nudge does. A woken round, like a nudged one,
+// leaves alone the models with replicas starting or whose count a round
+// changed less than an Interval ago: the change is on its way, and the
+// count it reaches is what the next tick should measure (deciding again
+// before, on a capacity estimate from the old count, is how nudged
+// rounds scaled into CPU contention in the simulator); their misses
+// count in their next decision. It never blocks and may be called from any goroutine, before
+// or during Run.
+func (c *Controller) Wake() { poke(c.wakeOf()) }
+
+// Nudge asks Run for a round now because admission refused a request for
+// want of capacity, so that overload is acted on within milliseconds. At
+// most one nudged round runs between two ticks, apart from Wake's: a
+// scale from zero is never held up by overload elsewhere. It never blocks
+// and may be called from any goroutine, before or during Run; between a
+// nudged round and the next tick it is a failed send on a full channel.
+func (c *Controller) Nudge() { poke(c.nudgeOf()) }
+
+// poke sends on a one-slot channel unless it is full.
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Controller) chans() (wake, nudge chan struct{}) {
+	c.chanOnce.Do(func() { c.wake, c.nudge = make(chan struct{}, 1), make(chan struct{}, 1) })
+	return c.wake, c.nudge
+}
+
+func (c *Controller) wakeOf() chan struct{} {
+	w, _ := c.chans()
+	return w
+}
+
+func (c *Controller) nudgeOf() chan struct{} {
+	_, n := c.chans()
+	return n
 }
 
 // Step is one round: read the inputs, decide per model, and ask the
@@ -136,7 +179,8 @@ func (c *Controller) wakeCh() chan struct{} {
 // for tests and must not run concurrently with Run.
 func (c *Controller) Step(ctx context.Context, now time.Time) { c.step(ctx, now, false) }
 
-// step is Step; a woken round skips the models with replicas starting.
+// step is Step; a woken round skips the models with replicas starting or
+// scaled less than an interval ago.
 func (c *Controller) step(ctx context.Context, now time.Time, woken bool) {
 	log := c.Log
 	if log == nil {
@@ -151,7 +195,11 @@ func (c *Controller) step(ctx context.Context, now time.Time, woken bool) {
 		c.states = make(map[string]*State)
 	}
 	for _, mi := range inputs {
-		if woken && mi.Starting > 0 {
+		if woken && (mi.Starting > 0 || now.Sub(c.scaled[mi.Model]) < c.interval()) {
+			if c.carried == nil {
+				c.carried = make(map[string]int)
+			}
+			c.carried[mi.Model] += mi.Misses
 			continue
 		}
 		st := c.states[mi.Model]
@@ -161,6 +209,10 @@ func (c *Controller) step(ctx context.Context, now time.Time, woken bool) {
 		}
 		in := mi.Input
 		in.Now = now
+		if n := c.carried[mi.Model]; n > 0 {
+			in.Misses += n
+			delete(c.carried, mi.Model)
+		}
 		d, next := Decide(c.Config, *st, in)
 		*st = next
 		c.setStatus(mi.Model, d)
@@ -169,6 +221,10 @@ func (c *Controller) step(ctx context.Context, now time.Time, woken bool) {
 		}
 		if cur := in.Ready + in.Starting; d.Replicas != cur {
 			log.Info("autoscale", "model", mi.Model, "from", cur, "to", d.Replicas, "reason", d.Reason)
+			if c.scaled == nil {
+				c.scaled = make(map[string]time.Time)
+			}
+			c.scaled[mi.Model] = now
 			if err := c.Provisioner.ScaleTo(ctx, mi.Model, d.Replicas); err != nil {
 				log.Warn("autoscale: scaling", "model", mi.Model, "to", d.Replicas, "err", err)
 			}

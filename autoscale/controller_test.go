@@ -149,7 +149,8 @@ func TestControllerWake(t *testing.T) {
 
 // TestWokenRoundLeavesStartingModelsAlone: a woken round decides for the
 // models with no replica starting; one whose replicas are starting waits
-// for the next tick, which decides for it as usual.
+// for the next tick, which decides for it as usual; and one whose count
+// a round changed less than an interval ago waits too.
 func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
 	clock := &fakeClock{now: t0, c: make(chan time.Time)}
 	src := &fakeSource{next: make(chan sourceReply)}
@@ -177,6 +178,13 @@ func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
 		t.Errorf("tick: ScaleTo %v, want a to 4", got)
 	}
 	<-prov.calls // b again: the fake provisioner's count never shows up
+	// Both were just scaled: a woken round at the same instant leaves
+	// them to the next tick.
+	c.Wake()
+	a.Starting = 0
+	feed(t, src, []ModelInput{{"a", a}, {"b", b}})
+	clock.advance(DefaultInterval) // the loop is back at select: the woken round is done
+	feed(t, src, nil)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
@@ -187,6 +195,64 @@ func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
 		seen = append(seen, m)
 	}
 	if want := []string{"b", "a", "b"}; !slices.Equal(seen, want) {
-		t.Errorf("decisions for %v, want %v (none for a in the woken round)", seen, want)
+		t.Errorf("decisions for %v, want %v (none for a in the first woken round, none in the second)", seen, want)
+	}
+	select {
+	case got := <-prov.calls:
+		t.Errorf("unexpected ScaleTo %v", got)
+	default:
+	}
+}
+
+// TestNudgeDoesNotHoldUpWake: admission's Nudges get their own round
+// between two ticks, and a second Nudge waits for the next tick; a Wake
+// (a request waiting for a model with no replica) still gets its round
+// at once after a nudged one. A woken round's skipped misses count in
+// the model's next decision.
+func TestNudgeDoesNotHoldUpWake(t *testing.T) {
+	clock := &fakeClock{now: t0, c: make(chan time.Time)}
+	src := &fakeSource{next: make(chan sourceReply)}
+	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
+	misses := make(chan int, 16)
+	c := &Controller{Source: src, Provisioner: prov, Clock: clock,
+		OnDecision: func(_ string, in Input, _ Decision) { misses <- in.Misses }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+
+	c.Nudge()
+	starting := Input{Min: 1, Max: 4, Ready: 1, Starting: 1, Misses: 3}
+	feed(t, src, []ModelInput{{"busy", starting}}) // skipped
+	c.Nudge()                                      // dropped until the tick
+	c.Wake()
+	feed(t, src, []ModelInput{{"cold", Input{Min: 0, Max: 2, QueueLen: 1}}})
+	if got := <-prov.calls; got != (scaleCall{"cold", 1}) {
+		t.Errorf("woken round after a nudged one: ScaleTo %v, want cold to 1", got)
+	}
+	clock.advance(DefaultInterval)
+	feed(t, src, []ModelInput{{"busy", Input{Min: 1, Max: 4, Ready: 2, Misses: 1}}})
+	// The loop is back at select once the tick's round is done: the
+	// dropped Nudge did not ask for a round of its own (it would block
+	// on the source), and the busy model's decision saw 3 + 1 misses.
+	clock.advance(DefaultInterval)
+	feed(t, src, nil)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	<-misses // the cold model's
+	if got := <-misses; got != 4 {
+		t.Errorf("the busy model's decision saw %d misses, want 4 (3 carried from the skipped round)", got)
+	}
+}
+
+// feed answers the controller's next Inputs call, or fails the test if
+// no round asks within 5 s.
+func feed(t *testing.T, src *fakeSource, inputs []ModelInput) {
+	t.Helper()
+	select {
+	case src.next <- sourceReply{inputs: inputs}:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no round asked for the inputs")
 	}
 }

@@ -78,7 +78,7 @@ type Config struct {
 	// OnShed, if set, is told each time Submit or Precheck refuses a
 	// request because the replicas do not keep up (the queue is full, or
 	// the request is predicted to miss its deadline): the autoscaler's
-	// Controller.Wake, so that overload is decided on at once rather than
+	// Controller.Nudge, so that overload is decided on at once rather than
 	// at the next tick. It is called without the queue's lock, on the
 	// request's goroutine, and must not block.
 	OnShed  func()

@@ -638,7 +638,7 @@ func TestProbingWaitsForASlotWithoutSpinning(t *testing.T) {
 func TestCapacityRefusalsWakeTheAutoscaler(t *testing.T) {
 	var woken atomic.Int64
 	f := newFake()
-	q := newQueueWith(t, Config{MaxBatchSize: 2, MaxQueue: 3, OnShed: func() { woken.Add(1) }}, f)
+	q := newQueueWith(t, Config{MaxBatchSize: 2, MaxQueue: 3, OnShed: func() { woken.Add(1) }, ProbeAfter: time.Hour}, f)
 	q.Profile().Seed(2, 10*ms) // 10ms per batch of two, one replica, none free
 	submit := func(rows int, deadline time.Time) error {
 		r, _ := request(rows, 1, deadline)
@@ -655,8 +655,8 @@ func TestCapacityRefusalsWakeTheAutoscaler(t *testing.T) {
 		{"admitted", func() error { return submit(1, later) }, nil, 0},
 		{"rows out of range", func() error { return submit(3, later) }, errInvalid, 0},
 		{"past its deadline", func() error { return submit(1, time.Now().Add(-ms)) }, ErrDeadline, 0},
-		{"predicted to miss", func() error { return submit(1, time.Now().Add(ms)) }, ErrWouldMiss, 1},
-		{"precheck: predicted to miss", func() error { return q.Precheck(time.Time{}, time.Now().Add(ms)) }, ErrWouldMiss, 1},
+		{"predicted to miss", func() error { return submit(1, time.Now().Add(5*ms)) }, ErrWouldMiss, 1},
+		{"precheck: predicted to miss", func() error { return q.Precheck(time.Time{}, time.Now().Add(5*ms)) }, ErrWouldMiss, 1},
 		{"precheck: past its deadline", func() error { return q.Precheck(time.Time{}, time.Now().Add(-ms)) }, ErrDeadline, 0},
 		{"fills the queue", func() error { return submit(1, later) }, nil, 0},
 		{"fills the queue", func() error { return submit(1, later) }, nil, 0},
@@ -677,7 +677,7 @@ func TestCapacityRefusalsWakeTheAutoscaler(t *testing.T) {
 
 // BenchmarkPrecheckRefusal is a refusal before decoding, the cost of
 // each request the server turns away under overload, without and with
-// OnShed told (as the autoscaler's Controller.Wake: a send on a full
+// OnShed told (as the autoscaler's Controller.Nudge: a send on a full
 // one-slot channel, between two of its rounds).
 func BenchmarkPrecheckRefusal(b *testing.B) {
 	for _, tc := range []struct {

@@ -237,6 +237,8 @@ def in_process():
 
 
 def main():
+    if not os.access(FLOOR, os.X_OK):
+        sys.exit("%s is missing: make bench builds it" % FLOOR)
     os.makedirs(OUT, exist_ok=True)
     res = {}
     inproc, ceiling, batch1 = in_process()

@@ -13,8 +13,9 @@
 // autoscale.Decide, or the Ray Serve and Knative KPA re-implementations)
 // decides the replica count at its own interval from the simulated
 // metrics (Gannet's also at once when admission refuses a request, at
-// most once between two ticks and not while replicas start, as serve's
-// controller is woken by batching.Config.OnShed); Gannet's inputs are
+// most once between two ticks, and not while replicas start or within an
+// interval of a change, as serve's controller is nudged by
+// batching.Config.OnShed); Gannet's inputs are
 // those `gannet serve`'s source gives it
 // (the queue's decayed rate estimate, the rate over its last two
 // decisions, the arrival counter). The warm pool is the cluster's, so it

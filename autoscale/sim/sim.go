@@ -261,9 +261,10 @@ type run struct {
 
 	sinceDecideMiss  int
 	sinceDecideDelay time.Duration
-	shedNow          bool // admission refused a request at this instant
-	wokeSinceTick    bool // a woken decision ran since the last tick
-	running          int  // rows in running batches
+	shedNow          bool          // admission refused a request at this instant
+	wokeSinceTick    bool          // a nudged round came since the last tick
+	lastScaled       time.Duration // when a decision last changed the count (-1h: never)
+	running          int           // rows in running batches
 
 	pool     []warmWorker // the warm pool, oldest first
 	arrivals uint64       // requests arrived so far
@@ -284,7 +285,7 @@ func Run(cfg Config, p Policy) (*Result, error) {
 	}
 	dur := cfg.Trace.Duration()
 	secs := int(math.Ceil(dur.Seconds()))
-	r := &run{cfg: cfg, policy: p, res: &Result{Policy: p.Name(), Series: make([]Point, secs), lat: make([][]float32, secs), Reasons: map[string]int{}}}
+	r := &run{cfg: cfg, policy: p, res: &Result{Policy: p.Name(), Series: make([]Point, secs), lat: make([][]float32, secs), Reasons: map[string]int{}}, lastScaled: -time.Hour}
 	orc := cfg.oracle()
 	n0 := orc.replicas(cfg.Trace.Rate(0), cfg.Min)
 	for range n0 {
@@ -324,11 +325,15 @@ func Run(cfg Config, p Policy) (*Result, error) {
 			r.decide()
 			r.wokeSinceTick = false
 			nextDecide += max(p.Interval(), time.Millisecond)
-		} else if wakes && r.shedNow && !r.wokeSinceTick && r.noneStarting() {
-			// As Controller.Run: one woken round between two ticks, and
-			// none while replicas start (their capacity is on its way).
-			r.decide()
+		} else if wakes && r.shedNow && !r.wokeSinceTick {
+			// As Controller.Run and Nudge: one nudged round between two
+			// ticks, which leaves the model alone while replicas start
+			// or within an interval of a change it asked for (the misses
+			// wait for the next decision).
 			r.wokeSinceTick = true
+			if r.noneStarting() && r.now-r.lastScaled >= p.Interval() {
+				r.decide()
+			}
 		}
 		r.shedNow = false
 		if t == nextSecond {
@@ -520,6 +525,7 @@ func (r *run) decide() {
 	if cur := m.Ready + m.Starting; n != cur {
 		r.res.ScalingActions++
 		r.scaleTo(n, cur)
+		r.lastScaled = r.now
 	}
 }
 

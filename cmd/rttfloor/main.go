@@ -44,6 +44,10 @@ func main() {
 	zmqFloor := flag.Bool("zmq", false, "ZeroMQ instead of HTTP: a REP socket that echoes, asked from a REQ socket (the SDK's transport)")
 	serveZMQ := flag.Bool("serve-zmq", false, "internal: the --zmq server child")
 	flag.Parse()
+	if *n < 1 {
+		fmt.Fprintln(os.Stderr, "rttfloor: --n must be at least 1")
+		os.Exit(2)
+	}
 	var (
 		what string
 		lat  []time.Duration
@@ -104,6 +108,7 @@ func startChild(args ...string) (string, func(), error) {
 	}
 	child := exec.Command(self, args...)
 	child.Stderr = os.Stderr
+	child.SysProcAttr = dieWithParent()
 	out, err := child.StdoutPipe()
 	if err != nil {
 		return "", nil, err
