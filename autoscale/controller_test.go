@@ -115,14 +115,10 @@ func TestController(t *testing.T) {
 // TestControllerWake: Wake runs a round at once, between ticks; a second
 // Wake before the next tick is dropped; after a tick Wake works again.
 func TestControllerWake(t *testing.T) {
-	clock := &fakeClock{now: t0, c: make(chan time.Time)}
-	src := &fakeSource{next: make(chan sourceReply)}
-	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
-	c := &Controller{Source: src, Provisioner: prov, Clock: clock}
+	r := newRig(nil)
+	c, src, prov, clock := r.c, r.src, r.prov, r.clock
 	c.Wake() // before Run: kept for Run
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	r.start()
 
 	waiting := Input{Min: 0, Max: 2, QueueLen: 1} // a request waits, no replica
 	src.next <- sourceReply{inputs: []ModelInput{{"a", waiting}}}
@@ -136,15 +132,7 @@ func TestControllerWake(t *testing.T) {
 	src.next <- sourceReply{inputs: []ModelInput{{"a", Input{Min: 0, Max: 2, Starting: 1}}}}
 	c.Wake()
 	src.next <- sourceReply{inputs: []ModelInput{{"a", Input{Min: 0, Max: 2, Starting: 1}}}}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run = %v, want context.Canceled", err)
-	}
-	select {
-	case got := <-prov.calls:
-		t.Errorf("unexpected ScaleTo %v", got)
-	default:
-	}
+	r.stop(t)
 }
 
 // TestWokenRoundLeavesStartingModelsAlone: a woken round decides for the
@@ -152,15 +140,10 @@ func TestControllerWake(t *testing.T) {
 // for the next tick, which decides for it as usual; and one whose count
 // a round changed less than an interval ago waits too.
 func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
-	clock := &fakeClock{now: t0, c: make(chan time.Time)}
-	src := &fakeSource{next: make(chan sourceReply)}
-	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
 	decided := make(chan string, 16)
-	c := &Controller{Source: src, Provisioner: prov, Clock: clock,
-		OnDecision: func(model string, _ Input, _ Decision) { decided <- model }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	r := newRig(func(model string, _ Input, _ Decision) { decided <- model })
+	c, src, prov, clock := r.c, r.src, r.prov, r.clock
+	r.start()
 
 	// Both need 4 replicas; a has 1 ready and 1 starting, b 2 ready.
 	load := Input{SLO: 50 * time.Millisecond, Capacity: 100, Min: 1, Max: 8, Rate: 300}
@@ -185,10 +168,7 @@ func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
 	feed(t, src, []ModelInput{{"a", a}, {"b", b}})
 	clock.advance(DefaultInterval) // the loop is back at select: the woken round is done
 	feed(t, src, nil)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run = %v, want context.Canceled", err)
-	}
+	r.stop(t)
 	close(decided)
 	var seen []string
 	for m := range decided {
@@ -196,11 +176,6 @@ func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
 	}
 	if want := []string{"b", "a", "b"}; !slices.Equal(seen, want) {
 		t.Errorf("decisions for %v, want %v (none for a in the first woken round, none in the second)", seen, want)
-	}
-	select {
-	case got := <-prov.calls:
-		t.Errorf("unexpected ScaleTo %v", got)
-	default:
 	}
 }
 
@@ -210,15 +185,10 @@ func TestWokenRoundLeavesStartingModelsAlone(t *testing.T) {
 // at once after a nudged one. A woken round's skipped misses count in
 // the model's next decision.
 func TestNudgeDoesNotHoldUpWake(t *testing.T) {
-	clock := &fakeClock{now: t0, c: make(chan time.Time)}
-	src := &fakeSource{next: make(chan sourceReply)}
-	prov := &fakeProvisioner{calls: make(chan scaleCall, 16)}
 	misses := make(chan int, 16)
-	c := &Controller{Source: src, Provisioner: prov, Clock: clock,
-		OnDecision: func(_ string, in Input, _ Decision) { misses <- in.Misses }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	r := newRig(func(_ string, in Input, _ Decision) { misses <- in.Misses })
+	c, src, prov, clock := r.c, r.src, r.prov, r.clock
+	r.start()
 
 	c.Nudge()
 	starting := Input{Min: 1, Max: 4, Ready: 1, Starting: 1, Misses: 3}
@@ -231,15 +201,15 @@ func TestNudgeDoesNotHoldUpWake(t *testing.T) {
 	}
 	clock.advance(DefaultInterval)
 	feed(t, src, []ModelInput{{"busy", Input{Min: 1, Max: 4, Ready: 2, Misses: 1}}})
+	if got := <-prov.calls; got != (scaleCall{"busy", 3}) { // the misses' fast path
+		t.Errorf("tick: ScaleTo %v, want busy to 3", got)
+	}
 	// The loop is back at select once the tick's round is done: the
 	// dropped Nudge did not ask for a round of its own (it would block
 	// on the source), and the busy model's decision saw 3 + 1 misses.
 	clock.advance(DefaultInterval)
 	feed(t, src, nil)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run = %v, want context.Canceled", err)
-	}
+	r.stop(t)
 	<-misses // the cold model's
 	if got := <-misses; got != 4 {
 		t.Errorf("the busy model's decision saw %d misses, want 4 (3 carried from the skipped round)", got)
@@ -254,5 +224,44 @@ func feed(t *testing.T, src *fakeSource, inputs []ModelInput) {
 	case src.next <- sourceReply{inputs: inputs}:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no round asked for the inputs")
+	}
+}
+
+// rig is a Controller with a fake clock, source and provisioner, whose
+// Run goes on its own goroutine from start to stop.
+type rig struct {
+	clock  *fakeClock
+	src    *fakeSource
+	prov   *fakeProvisioner
+	c      *Controller
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newRig(onDecision func(string, Input, Decision)) *rig {
+	r := &rig{clock: &fakeClock{now: t0, c: make(chan time.Time)}, src: &fakeSource{next: make(chan sourceReply)},
+		prov: &fakeProvisioner{calls: make(chan scaleCall, 16)}, done: make(chan error, 1)}
+	r.c = &Controller{Source: r.src, Provisioner: r.prov, Clock: r.clock, OnDecision: onDecision}
+	return r
+}
+
+func (r *rig) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.c.Run(ctx) }()
+}
+
+// stop ends Run, which must return context.Canceled, and checks that the
+// provisioner was asked for nothing the test did not take.
+func (r *rig) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	select {
+	case got := <-r.prov.calls:
+		t.Errorf("unexpected ScaleTo %v", got)
+	default:
 	}
 }
