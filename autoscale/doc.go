@@ -14,13 +14,16 @@
 //     of the same kind, for the simulator's comparisons.
 //   - [Window], the time-bucketed mean the baselines' metrics need.
 //   - [Controller], the loop that every Interval reads a [Source], decides
-//     per model and tells a [Provisioner]. Provisioners (local processes,
-//     containers, pods) live elsewhere.
+//     per model and tells a [Provisioner], and decides at once when woken
+//     ([Controller.Wake]: a request waits for a model with no replica) or
+//     nudged ([Controller.Nudge]: admission refused a request for want of
+//     capacity). Provisioners (local processes, containers, pods) live
+//     elsewhere.
 //
 // The trace-driven simulator is autoscale/sim.
 //
 // Concurrency: the decision functions are pure (their state is a value
 // passed in and returned) and safe for concurrent use. A Window is not
 // safe for concurrent use. A Controller's Run is one goroutine; its
-// Status method may be called from any goroutine.
+// Status, Wake and Nudge methods may be called from any goroutine.
 package autoscale
