@@ -139,9 +139,12 @@ func drain(ch chan struct{}) {
 // count it reaches is what the next tick should measure (deciding again
 // before, on a capacity estimate from the old count, is how nudged
 // rounds scaled into CPU contention in the simulator); their misses
-// count in their next decision. It never blocks and may be called from any goroutine, before
-// or during Run.
-func (c *Controller) Wake() { poke(c.wakeOf()) }
+// count in their next decision. It never blocks and may be called from
+// any goroutine, before or during Run.
+func (c *Controller) Wake() {
+	wake, _ := c.chans()
+	poke(wake)
+}
 
 // Nudge asks Run for a round now because admission refused a request for
 // want of capacity, so that overload is acted on within milliseconds. At
@@ -149,7 +152,10 @@ func (c *Controller) Wake() { poke(c.wakeOf()) }
 // scale from zero is never held up by overload elsewhere. It never blocks
 // and may be called from any goroutine, before or during Run; between a
 // nudged round and the next tick it is a failed send on a full channel.
-func (c *Controller) Nudge() { poke(c.nudgeOf()) }
+func (c *Controller) Nudge() {
+	_, nudge := c.chans()
+	poke(nudge)
+}
 
 // poke sends on a one-slot channel unless it is full.
 func poke(ch chan struct{}) {
@@ -162,16 +168,6 @@ func poke(ch chan struct{}) {
 func (c *Controller) chans() (wake, nudge chan struct{}) {
 	c.chanOnce.Do(func() { c.wake, c.nudge = make(chan struct{}, 1), make(chan struct{}, 1) })
 	return c.wake, c.nudge
-}
-
-func (c *Controller) wakeOf() chan struct{} {
-	w, _ := c.chans()
-	return w
-}
-
-func (c *Controller) nudgeOf() chan struct{} {
-	_, n := c.chans()
-	return n
 }
 
 // Step is one round: read the inputs, decide per model, and ask the

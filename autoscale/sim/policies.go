@@ -34,8 +34,8 @@ func (g *Gannet) Interval() time.Duration {
 	return autoscale.DefaultInterval
 }
 
-// wakesOnShed: serve's controller is woken by admission refusals.
-func (*Gannet) wakesOnShed() bool { return true }
+// nudgedOnShed: serve's controller is nudged by admission refusals.
+func (*Gannet) nudgedOnShed() {}
 
 // Observe implements Policy: Gannet's inputs are the current metrics.
 func (*Gannet) Observe(*Metrics) {}

@@ -201,11 +201,11 @@ type Policy interface {
 	Decide(m *Metrics) (replicas int, reason string)
 }
 
-// waker is a Policy that, like `gannet serve`'s controller, also decides
+// nudged is a Policy that, like `gannet serve`'s controller, also decides
 // when admission refuses a request (batching.Config.OnShed ->
-// Controller.Wake): at once, at most once between two of its ticks.
-type waker interface {
-	wakesOnShed() bool
+// Controller.Nudge): at once, at most once between two of its ticks.
+type nudged interface {
+	nudgedOnShed()
 }
 
 // Metrics is the simulated model's state that policies decide from.
@@ -262,7 +262,7 @@ type run struct {
 	sinceDecideMiss  int
 	sinceDecideDelay time.Duration
 	shedNow          bool          // admission refused a request at this instant
-	wokeSinceTick    bool          // a nudged round came since the last tick
+	nudgedSinceTick  bool          // a nudged round came since the last tick
 	lastScaled       time.Duration // when a decision last changed the count (-1h: never)
 	running          int           // rows in running batches
 
@@ -297,8 +297,7 @@ func Run(cfg Config, p Policy) (*Result, error) {
 	arr := newArrivals(cfg.Trace, cfg.Seed)
 	nextArr, more := arr.next()
 	nextSample, nextDecide, nextSecond := time.Duration(0), time.Duration(0), time.Second
-	w, wakes := p.(waker)
-	wakes = wakes && w.wakesOnShed()
+	_, nudges := p.(nudged)
 	for {
 		t := min(dur, nextSample, nextDecide, nextSecond, r.nextReplicaEvent())
 		if more {
@@ -323,14 +322,14 @@ func Run(cfg Config, p Policy) (*Result, error) {
 		}
 		if t == nextDecide {
 			r.decide()
-			r.wokeSinceTick = false
+			r.nudgedSinceTick = false
 			nextDecide += max(p.Interval(), time.Millisecond)
-		} else if wakes && r.shedNow && !r.wokeSinceTick {
+		} else if nudges && r.shedNow && !r.nudgedSinceTick {
 			// As Controller.Run and Nudge: one nudged round between two
 			// ticks, which leaves the model alone while replicas start
 			// or within an interval of a change it asked for (the misses
 			// wait for the next decision).
-			r.wokeSinceTick = true
+			r.nudgedSinceTick = true
 			if r.noneStarting() && r.now-r.lastScaled >= p.Interval() {
 				r.decide()
 			}

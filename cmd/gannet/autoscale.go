@@ -351,7 +351,7 @@ func newAutoscaleMetrics(reg prometheus.Registerer) *autoscaleMetrics {
 		delay: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gannet_autoscaler_queue_delay_seconds", Help: "Age of the model's longest-waiting request at the last decision."}, []string{"model"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gannet_autoscaler_decisions_total", Help: "Autoscaler decisions (one per model per interval, plus at most one round per interval woken by a request waiting for a model with no replica, and one woken by admission refusing a request for want of capacity; a woken round skips models with replicas starting), by reason."}, []string{"model", "reason"}),
+			Name: "gannet_autoscaler_decisions_total", Help: "Autoscaler decisions (one per model per interval, plus at most one round per interval woken by a request waiting for a model with no replica, and one woken by admission refusing a request for want of capacity; a woken round skips models with replicas starting or scaled less than an interval ago), by reason."}, []string{"model", "reason"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gannet_autoscaler_scaling_events_total", Help: "Changes of the replica count the autoscaler asked for, by direction (up, down)."}, []string{"model", "direction"}),
 		coldStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -33,6 +33,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/valyala/fasthttp"
+
+	"github.com/gannet-ml/gannet/internal/loadgen"
 )
 
 func main() {
@@ -50,7 +52,7 @@ func main() {
 	}
 	var (
 		what string
-		lat  []time.Duration
+		lat  []int64
 		err  error
 	)
 	switch {
@@ -134,16 +136,36 @@ func pace(next time.Time) {
 	}
 }
 
-// report prints the quantiles of lat.
-func report(what string, gap time.Duration, lat []time.Duration) {
+// report prints the quantiles of lat (sorted, ns).
+func report(what string, gap time.Duration, lat []int64) {
+	us := func(ns int64) float64 { return float64(ns) / 1e3 }
+	fmt.Printf("%s every %v, %d requests: p50 %.0f us, p90 %.0f us, min %.0f us\n", what, gap, len(lat),
+		us(loadgen.Percentile(lat, 0.5)), us(loadgen.Percentile(lat, 0.9)), us(lat[0]))
+}
+
+// measure calls ask n times, one call per gap after 5 unmeasured ones
+// (connect, first touches), and returns their latencies in ns, sorted.
+func measure(gap time.Duration, n int, ask func() error) ([]int64, error) {
+	lat := make([]int64, 0, n)
+	next := time.Now()
+	for i := -5; i < n; i++ {
+		next = next.Add(gap)
+		pace(next)
+		t0 := time.Now()
+		if err := ask(); err != nil {
+			return nil, err
+		}
+		if i >= 0 {
+			lat = append(lat, int64(time.Since(t0)))
+		}
+	}
 	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
-	fmt.Printf("%s every %v, %d requests: p50 %.0f us, p90 %.0f us, min %.0f us\n", what, gap, len(lat), q(0.5), q(0.9), q(0))
+	return lat, nil
 }
 
 // run asks url (or a child serving nothing) n times, one request per
-// gap, and returns what it asked and the latencies.
-func run(gap time.Duration, n int, url string) (string, []time.Duration, error) {
+// gap, and returns what it asked and the latencies (measure's).
+func run(gap time.Duration, n int, url string) (string, []int64, error) {
 	if url == "" {
 		addr, stop, err := startChild("--serve", "127.0.0.1:0")
 		if err != nil {
@@ -157,23 +179,16 @@ func run(gap time.Duration, n int, url string) (string, []time.Duration, error) 
 	hc := &fasthttp.HostClient{Addr: host, MaxConns: 1}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI(url)
-	lat := make([]time.Duration, 0, n)
-	next := time.Now()
-	for i := -5; i < n; i++ { // 5 unmeasured: connect, first touches
-		next = next.Add(gap)
-		pace(next)
-		t0 := time.Now()
+	lat, err := measure(gap, n, func() error {
 		if err := hc.Do(req, resp); err != nil {
-			return "", nil, err
+			return err
 		}
 		if resp.StatusCode() != fasthttp.StatusOK {
-			return "", nil, fmt.Errorf("%s: status %d", url, resp.StatusCode())
+			return fmt.Errorf("%s: status %d", url, resp.StatusCode())
 		}
-		if i >= 0 {
-			lat = append(lat, time.Since(t0))
-		}
-	}
-	return url, lat, nil
+		return nil
+	})
+	return url, lat, err
 }
 
 // echoZMQ binds a REP socket on a free loopback port, prints its
@@ -204,7 +219,7 @@ func echoZMQ() error {
 
 // runZMQ asks a --serve-zmq child from a REQ socket, one 1-byte message
 // per gap, blocking in libzmq (no goroutine hand-off on this side).
-func runZMQ(gap time.Duration, n int) (string, []time.Duration, error) {
+func runZMQ(gap time.Duration, n int) (string, []int64, error) {
 	ep, stop, err := startChild("--serve-zmq")
 	if err != nil {
 		return "", nil, err
@@ -219,21 +234,13 @@ func runZMQ(gap time.Duration, n int) (string, []time.Duration, error) {
 	if err := s.Connect(ep); err != nil {
 		return "", nil, err
 	}
-	lat := make([]time.Duration, 0, n)
-	next := time.Now()
-	for i := -5; i < n; i++ {
-		next = next.Add(gap)
-		pace(next)
-		t0 := time.Now()
-		if _, err := s.SendBytes([]byte{1}, 0); err != nil {
-			return "", nil, err
+	msg := []byte{1}
+	lat, err := measure(gap, n, func() error {
+		if _, err := s.SendBytes(msg, 0); err != nil {
+			return err
 		}
-		if _, err := s.RecvBytes(0); err != nil {
-			return "", nil, err
-		}
-		if i >= 0 {
-			lat = append(lat, time.Since(t0))
-		}
-	}
-	return ep, lat, nil
+		_, err := s.RecvBytes(0)
+		return err
+	})
+	return ep, lat, err
 }

@@ -23,19 +23,19 @@ func TestMain(m *testing.M) {
 // and measures every request it was asked for.
 func TestFloors(t *testing.T) {
 	t.Setenv("RTTFLOOR_AS_MAIN", "1")
-	for name, measure := range map[string]func(time.Duration, int) (string, []time.Duration, error){
-		"http": func(gap time.Duration, n int) (string, []time.Duration, error) { return run(gap, n, "") },
+	for name, floor := range map[string]func(time.Duration, int) (string, []int64, error){
+		"http": func(gap time.Duration, n int) (string, []int64, error) { return run(gap, n, "") },
 		"zmq":  runZMQ,
 	} {
-		what, lat, err := measure(time.Millisecond, 20)
+		what, lat, err := floor(time.Millisecond, 20)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if len(lat) != 20 || what == "" {
 			t.Fatalf("%s: %q, %d latencies", name, what, len(lat))
 		}
-		for _, d := range lat {
-			if d <= 0 || d > 10*time.Second {
+		for _, ns := range lat {
+			if d := time.Duration(ns); d <= 0 || d > 10*time.Second {
 				t.Errorf("%s: latency %v", name, d)
 			}
 		}
