@@ -90,13 +90,13 @@ func TestLocalWorkerIsRestarted(t *testing.T) {
 // TestRemoteWorkerGetsTheModelShipped starts the server with no local
 // workers: it is not ready, says why, and becomes ready when a worker
 // started by hand connects; the worker reads no model files, it is sent
-// them. SIGTERM on the worker makes it say DISCONNECT and exit 0.
-// Heartbeats are 1 s apart here (dead after 3 s of silence), not 250 ms:
-// this test is not about liveness, and on a loaded CI machine a worker
-// compiling the model was once declared dead after 800 ms, so that its
-// DISCONNECT came from a worker the server had already dropped.
+// them. SIGTERM on the worker makes it say DISCONNECT and exit 0; the
+// DISCONNECT must arrive although the process exits right after sending
+// it (with three busy loops on the 2 cores and -race, it was lost in 5
+// of 100 runs before the worker ended libzmq's context before exiting,
+// flushZMQ, and in 0 of 100 after).
 func TestRemoteWorkerGetsTheModelShipped(t *testing.T) {
-	in := startServe(t, "--local-workers", "0", "--heartbeat", "1s")
+	in := startServe(t, "--local-workers", "0")
 	in.waitStatus(t, "/v2/health/ready", 400, 10*time.Second)
 	resp, err := http.Get(in.http + "/v2/models/fashion-mnist-cnn/ready")
 	if err != nil {
@@ -110,7 +110,7 @@ func TestRemoteWorkerGetsTheModelShipped(t *testing.T) {
 
 	var workers []*exec.Cmd
 	startWorker := func(args ...string) {
-		w := exec.Command(gannetBinary(t), append([]string{"worker", "--connect", in.workerAddr, "--heartbeat", "1s"}, args...)...)
+		w := exec.Command(gannetBinary(t), append([]string{"worker", "--connect", in.workerAddr}, args...)...)
 		w.Dir = t.TempDir() // nowhere near a model repository
 		w.Stdout, w.Stderr = in.log, in.log
 		if err := w.Start(); err != nil {

@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
 
 	"github.com/gannet-ml/gannet/accel"
 	"github.com/gannet-ml/gannet/worker"
@@ -37,5 +40,26 @@ func workerCmd(args []string) error {
 	cfg.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return worker.Run(ctx, cfg)
+	err = worker.Run(ctx, cfg)
+	flushZMQ(2 * time.Second)
+	return err
+}
+
+// flushZMQ ends libzmq's default context, waiting at most limit. A closed
+// socket's last messages (the worker's goodbye DISCONNECT, within its
+// LINGER) leave only while the context lives: a process that exits right
+// after closing can lose them, and on a loaded machine it did (the
+// frontend then took the worker for dead only after its heartbeats
+// lapsed). The bound is for a socket left open, which would make the
+// termination wait for ever.
+func flushZMQ(limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		zmq.Term()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+	}
 }
